@@ -1,0 +1,362 @@
+/**
+ * The Cell wire protocol: frame kinds, their encoding, and a streaming frame reader.
+ * `docs/protocol.md` is the specification; `tests/vectors/` holds bytes every implementation
+ * must agree on.
+ *
+ * A frame is a 4-byte big-endian body length followed by the body, one MessagePack array whose
+ * first element is the frame kind.
+ *
+ * @module
+ */
+import { decode, encode } from "./codec.ts";
+import { CellError } from "./errors.ts";
+
+/** Version of the wire protocol this implementation speaks. */
+export const PROTOCOL_VERSION = 1;
+
+/** Largest frame body accepted unless both sides agree on another limit: 16 MiB. */
+export const DEFAULT_MAX_FRAME: number = 16 * 1024 * 1024;
+
+/** Bytes of the length prefix before every frame body. */
+export const FRAME_HEADER_BYTES = 4;
+
+/** The kinds of frame, as they are numbered on the wire. */
+export const FrameKind = {
+  HELLO: 0,
+  REQUEST: 1,
+  RESPONSE: 2,
+  ERROR: 3,
+  CANCEL: 4,
+  PING: 5,
+  PONG: 6,
+  GOAWAY: 7,
+} as const;
+
+/** What each side says about itself in its first frame. */
+export interface HelloInfo {
+  /** Name of the served cell (server side). */
+  cell?: string;
+  /** Hash of the served cell's schema (server side), or of the one the client was built for. */
+  schema_hash?: string;
+  /** Largest frame body this side accepts. */
+  max_frame?: number;
+  /** Free-form identity of the sender: a client name, node id or instance id. */
+  peer?: string;
+  /** Implementation and version, for example `cell-ts/0.1.0`. */
+  agent?: string;
+}
+
+/** Opens a connection; the first frame each side sends. */
+export interface HelloFrame {
+  kind: typeof FrameKind.HELLO;
+  version: number;
+  info: HelloInfo;
+}
+
+/** Calls a method. */
+export interface RequestFrame {
+  kind: typeof FrameKind.REQUEST;
+  /** Call id, unique among the calls in flight on this connection; never 0. */
+  id: number;
+  method: string;
+  payload: unknown;
+  /** Milliseconds the caller will wait, counted from when the frame is received; 0 is no limit. */
+  timeoutMs: number;
+  metadata?: Record<string, string>;
+}
+
+/** The successful result of a call. */
+export interface ResponseFrame {
+  kind: typeof FrameKind.RESPONSE;
+  id: number;
+  payload: unknown;
+}
+
+/** The failure of a call (id > 0) or of the connection (id 0). */
+export interface ErrorFrame {
+  kind: typeof FrameKind.ERROR;
+  id: number;
+  /** A gRPC status number: see `CODE_NUMBERS`. */
+  code: number;
+  message: string;
+  details?: unknown;
+}
+
+/** The caller gave up on a call; the server should stop working on it. */
+export interface CancelFrame {
+  kind: typeof FrameKind.CANCEL;
+  id: number;
+}
+
+/** Asks the peer for a {@linkcode PongFrame} carrying the same id. */
+export interface PingFrame {
+  kind: typeof FrameKind.PING;
+  id: number;
+}
+
+/** Answers a {@linkcode PingFrame}. */
+export interface PongFrame {
+  kind: typeof FrameKind.PONG;
+  id: number;
+}
+
+/**
+ * The server is shutting down: calls with ids up to `lastId` will still be answered, later ones
+ * were not and will not be processed, so they are safe to send elsewhere.
+ */
+export interface GoAwayFrame {
+  kind: typeof FrameKind.GOAWAY;
+  lastId: number;
+  message: string;
+}
+
+/** Any frame of the protocol. */
+export type Frame =
+  | HelloFrame
+  | RequestFrame
+  | ResponseFrame
+  | ErrorFrame
+  | CancelFrame
+  | PingFrame
+  | PongFrame
+  | GoAwayFrame;
+
+/** The frame as the MessagePack array its body holds. */
+export function frameToArray(frame: Frame): unknown[] {
+  switch (frame.kind) {
+    case FrameKind.HELLO:
+      return [frame.kind, frame.version, frame.info];
+    case FrameKind.REQUEST:
+      return frame.metadata === undefined
+        ? [frame.kind, frame.id, frame.method, frame.payload, frame.timeoutMs]
+        : [frame.kind, frame.id, frame.method, frame.payload, frame.timeoutMs, frame.metadata];
+    case FrameKind.RESPONSE:
+      return [frame.kind, frame.id, frame.payload];
+    case FrameKind.ERROR:
+      return frame.details === undefined
+        ? [frame.kind, frame.id, frame.code, frame.message]
+        : [frame.kind, frame.id, frame.code, frame.message, frame.details];
+    case FrameKind.GOAWAY:
+      return [frame.kind, frame.lastId, frame.message];
+    default:
+      return [frame.kind, frame.id];
+  }
+}
+
+/**
+ * Encodes a frame with its length prefix. Throws `RESOURCE_EXHAUSTED` when the body would exceed
+ * `maxFrame`, before anything is sent.
+ *
+ * @example
+ * ```ts
+ * import { encodeFrame, FrameKind } from "@cell/sdk/protocol";
+ * const bytes = encodeFrame({ kind: FrameKind.PING, id: 1 });
+ * console.assert(bytes.length === 4 + 3); // prefix, then [5, 1]
+ * ```
+ */
+export function encodeFrame(frame: Frame, maxFrame: number = DEFAULT_MAX_FRAME): Uint8Array {
+  const body = encode(frameToArray(frame));
+  if (body.length > maxFrame) {
+    throw new CellError(
+      "RESOURCE_EXHAUSTED",
+      `Message of ${body.length} bytes exceeds the peer's limit of ${maxFrame} bytes: ` +
+        "send smaller messages or raise maxFrame on both sides",
+    );
+  }
+  const out = new Uint8Array(FRAME_HEADER_BYTES + body.length);
+  out[0] = body.length >>> 24;
+  out[1] = (body.length >>> 16) & 0xff;
+  out[2] = (body.length >>> 8) & 0xff;
+  out[3] = body.length & 0xff;
+  out.set(body, FRAME_HEADER_BYTES);
+  return out;
+}
+
+/** A frame body that could not be understood; `id` is the call it belongs to, when known. */
+export interface MalformedFrame {
+  error: CellError;
+  id?: number;
+}
+
+const isId = (v: unknown): v is number =>
+  typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+const isStringMap = (v: unknown): v is Record<string, string> =>
+  typeof v === "object" && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v) &&
+  Object.values(v).every((x) => typeof x === "string");
+
+function malformed(what: string, id?: number): MalformedFrame {
+  const error = new CellError(
+    "INVALID_ARGUMENT",
+    `Malformed frame: ${what}; see docs/protocol.md for the frame layout`,
+  );
+  return id === undefined ? { error } : { error, id };
+}
+
+/**
+ * Decodes a frame body (without its length prefix). Returns `null` for a well-formed frame of a
+ * kind this version does not know (receivers ignore those), or a {@linkcode MalformedFrame}.
+ *
+ * @example
+ * ```ts
+ * import { decodeFrameBody, FrameKind } from "@cell/sdk/protocol";
+ * const frame = decodeFrameBody(new Uint8Array([0x92, 0x05, 0x01]));
+ * console.assert(frame !== null && "kind" in frame && frame.kind === FrameKind.PING);
+ * ```
+ */
+export function decodeFrameBody(body: Uint8Array): Frame | MalformedFrame | null {
+  let value: unknown;
+  try {
+    value = decode(body);
+  } catch (e) {
+    return malformed(`body is not valid MessagePack (${(e as Error).message})`);
+  }
+  if (!Array.isArray(value) || value.length < 2) {
+    return malformed("body must be an array [kind, ...]");
+  }
+  const [kind, a, b, c, d, e] = value as unknown[];
+  if (typeof kind !== "number" || !Number.isInteger(kind) || kind < 0) {
+    return malformed(`kind must be a non-negative integer, got ${JSON.stringify(kind)}`);
+  }
+  switch (kind) {
+    case FrameKind.HELLO: {
+      if (!isId(a)) return malformed("HELLO version must be an integer");
+      const info = b ?? {};
+      if (typeof info !== "object" || Array.isArray(info)) {
+        return malformed("HELLO info must be a map");
+      }
+      return { kind, version: a, info: info as HelloInfo };
+    }
+    case FrameKind.REQUEST: {
+      if (!isId(a) || a === 0) return malformed("REQUEST id must be an integer from 1 to 2^32-1");
+      if (typeof b !== "string") return malformed("REQUEST method must be a string", a);
+      if (value.length < 5 || !isId(d)) {
+        return malformed("REQUEST timeout must be a non-negative integer (ms, 0 = none)", a);
+      }
+      if (e !== undefined && e !== null && !isStringMap(e)) {
+        return malformed("REQUEST metadata must be a map of strings to strings", a);
+      }
+      const frame: RequestFrame = { kind, id: a, method: b, payload: c, timeoutMs: d };
+      if (e) frame.metadata = e as Record<string, string>;
+      return frame;
+    }
+    case FrameKind.RESPONSE:
+      if (!isId(a) || value.length < 3) return malformed("RESPONSE must be [2, id, payload]");
+      return { kind, id: a, payload: b };
+    case FrameKind.ERROR: {
+      if (!isId(a) || !isId(b) || typeof c !== "string") {
+        return malformed("ERROR must be [3, id, code, message, details?]");
+      }
+      const frame: ErrorFrame = { kind, id: a, code: b, message: c };
+      if (d !== undefined) frame.details = d;
+      return frame;
+    }
+    case FrameKind.CANCEL:
+    case FrameKind.PING:
+    case FrameKind.PONG:
+      if (!isId(a)) return malformed(`frame kind ${kind} must be [${kind}, id]`);
+      return { kind, id: a };
+    case FrameKind.GOAWAY:
+      if (!isId(a)) return malformed("GOAWAY must be [7, last_id, message]");
+      return { kind, lastId: a, message: typeof b === "string" ? b : "" };
+    default:
+      return null;
+  }
+}
+
+/** True when `decodeFrameBody` returned a {@linkcode MalformedFrame}. */
+export function isMalformed(x: Frame | MalformedFrame | null): x is MalformedFrame {
+  return x !== null && "error" in x;
+}
+
+/**
+ * Splits a byte stream into frame bodies. Read into {@linkcode FrameReader.writable}, report the
+ * count with {@linkcode FrameReader.commit}, then take bodies with {@linkcode FrameReader.next}
+ * until it returns `null`. A body is valid until the next call to `writable`.
+ *
+ * @example
+ * ```ts
+ * import { encodeFrame, FrameKind, FrameReader } from "@cell/sdk/protocol";
+ * const reader = new FrameReader();
+ * const bytes = encodeFrame({ kind: FrameKind.PING, id: 7 });
+ * reader.writable(bytes.length).set(bytes);
+ * reader.commit(bytes.length);
+ * console.assert(reader.next()?.length === 3);
+ * console.assert(reader.next() === null);
+ * ```
+ */
+export class FrameReader {
+  #buf: Uint8Array;
+  #start = 0;
+  #end = 0;
+  #maxFrame: number;
+
+  /** Creates a reader that refuses bodies longer than `maxFrame` bytes. */
+  constructor(maxFrame: number = DEFAULT_MAX_FRAME) {
+    this.#maxFrame = maxFrame;
+    this.#buf = new Uint8Array(64 * 1024);
+  }
+
+  /** Bytes received but not yet returned as bodies. */
+  get buffered(): number {
+    return this.#end - this.#start;
+  }
+
+  /** A region to read at least `min` bytes into; invalidates bodies returned before. */
+  writable(min = 16 * 1024): Uint8Array {
+    if (this.#start === this.#end) this.#start = this.#end = 0;
+    if (this.#buf.length - this.#end < min) {
+      const live = this.#end - this.#start;
+      if (live + min > this.#buf.length) {
+        const grown = new Uint8Array(Math.max(this.#buf.length * 2, live + min));
+        grown.set(this.#buf.subarray(this.#start, this.#end));
+        this.#buf = grown;
+      } else {
+        this.#buf.copyWithin(0, this.#start, this.#end);
+      }
+      this.#start = 0;
+      this.#end = live;
+    }
+    return this.#buf.subarray(this.#end);
+  }
+
+  /** Records that `n` bytes were written into the last {@linkcode FrameReader.writable} region. */
+  commit(n: number): void {
+    this.#end += n;
+  }
+
+  /**
+   * The next complete frame body, or `null` if more bytes are needed. Throws `RESOURCE_EXHAUSTED`
+   * when a frame announces more than `maxFrame` bytes: the stream cannot be resynchronised
+   * after that, so the connection must close.
+   */
+  next(): Uint8Array | null {
+    const available = this.#end - this.#start;
+    if (available < FRAME_HEADER_BYTES) return null;
+    const b = this.#buf;
+    const s = this.#start;
+    const length = ((b[s]! << 24) >>> 0) + (b[s + 1]! << 16) + (b[s + 2]! << 8) + b[s + 3]!;
+    if (length > this.#maxFrame) {
+      throw new CellError(
+        "RESOURCE_EXHAUSTED",
+        `Frame of ${length} bytes exceeds the limit of ${this.#maxFrame} bytes: ` +
+          "send smaller messages or raise maxFrame on both sides",
+      );
+    }
+    if (available < FRAME_HEADER_BYTES + length) {
+      // Make sure the next writable() region can hold the rest of this frame in one piece.
+      return null;
+    }
+    this.#start = s + FRAME_HEADER_BYTES + length;
+    return b.subarray(s + FRAME_HEADER_BYTES, this.#start);
+  }
+
+  /** Bytes still missing for the frame at the head of the buffer, or 0 when none is pending. */
+  missing(): number {
+    const available = this.#end - this.#start;
+    if (available < FRAME_HEADER_BYTES) return 0;
+    const b = this.#buf;
+    const s = this.#start;
+    const length = ((b[s]! << 24) >>> 0) + (b[s + 1]! << 16) + (b[s + 2]! << 8) + b[s + 3]!;
+    return Math.max(0, FRAME_HEADER_BYTES + length - available);
+  }
+}
