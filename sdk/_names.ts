@@ -5,7 +5,23 @@ export const AGENT = "cell-ts/0.1.0";
 
 const CELL_NAME = /^[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?$/;
 
-/** Throws a `TypeError` unless `name` is a valid cell name. */
+/**
+ * Throws a `TypeError` unless `name` is a valid cell name: 1-63 lowercase letters, digits, `.`,
+ * `_` or `-`, starting and ending with a letter or digit.
+ *
+ * @example
+ * ```ts
+ * import { checkCellName } from "@cell/sdk";
+ * checkCellName("my-service");
+ * let refused = false;
+ * try {
+ *   checkCellName("My Service");
+ * } catch {
+ *   refused = true;
+ * }
+ * console.assert(refused);
+ * ```
+ */
 export function checkCellName(name: string): void {
   if (typeof name !== "string" || !CELL_NAME.test(name)) {
     throw new TypeError(
@@ -14,3 +30,16 @@ export function checkCellName(name: string): void {
     );
   }
 }
+
+/**
+ * Names no method may have: `then` would make clients look like promises to `await`; the others
+ * are what tools probe objects for.
+ */
+export const RESERVED_METHOD_NAMES: ReadonlySet<string> = new Set([
+  "then",
+  "catch",
+  "finally",
+  "toJSON",
+  "constructor",
+  "inspect",
+]);

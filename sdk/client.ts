@@ -20,7 +20,8 @@ import { inprocTransport } from "./inproc.ts";
 import { udsTransport } from "./uds.ts";
 import { socketPath } from "./home.ts";
 import { SCHEMA_METHOD } from "./server.ts";
-import { AGENT, checkCellName } from "./_names.ts";
+import { AGENT, checkCellName, RESERVED_METHOD_NAMES } from "./_names.ts";
+import { DeadlineTimer } from "./_deadlines.ts";
 
 /** Deadline of a call when neither the client nor the call sets one: 10 seconds. */
 export const DEFAULT_TIMEOUT_MS = 10_000;
@@ -51,6 +52,11 @@ export interface ConnectOptions<S extends Service = Service> {
    * @default {"uds"}
    */
   transport?: "uds" | "inproc" | Transport;
+  /**
+   * The Cell home whose `run/` holds the cell's socket, instead of `$CELL_HOME`.
+   * @default {"$CELL_HOME, or ~/.cell"}
+   */
+  home?: string;
   /**
    * Deadline of each call unless the call says otherwise.
    * @default {10000}
@@ -130,9 +136,73 @@ export type DynamicClient =
   & ClientHelpers
   & { readonly $methods: readonly string[] };
 
-interface Pending {
-  resolve(value: unknown): void;
-  reject(error: CellError): void;
+const NO_OPTIONS: CallOptions = Object.freeze({});
+
+/** A call (or PING) waiting for its answer. */
+class Pending {
+  readonly id: number;
+  readonly deadline: number;
+  readonly label: string;
+  readonly #session: Session;
+  readonly #resolve: (value: unknown) => void;
+  readonly #reject: (error: CellError) => void;
+  #signal: AbortSignal | undefined;
+  #onAbort: (() => void) | undefined;
+
+  constructor(
+    session: Session,
+    id: number,
+    deadline: number,
+    label: string,
+    resolve: (value: unknown) => void,
+    reject: (error: CellError) => void,
+  ) {
+    this.#session = session;
+    this.id = id;
+    this.deadline = deadline;
+    this.label = label;
+    this.#resolve = resolve;
+    this.#reject = reject;
+  }
+
+  /** Cancels the call when `signal` aborts. */
+  watch(signal: AbortSignal): void {
+    this.#signal = signal;
+    this.#onAbort = () =>
+      this.giveUp(
+        new CellError("CANCELLED", `Call '${this.label}' was cancelled`, { cause: signal.reason }),
+      );
+    signal.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  /** Settles with the answer (the session has already forgotten the call). */
+  resolve(value: unknown): void {
+    this.#unwatch();
+    this.#resolve(value);
+  }
+
+  /** Settles with a failure (the session has already forgotten the call). */
+  reject(error: CellError): void {
+    this.#unwatch();
+    this.#reject(error);
+  }
+
+  /** The caller stops waiting: forget the call, tell the server, fail with `error`. */
+  giveUp(error: CellError): void {
+    if (this.#session.pending.get(this.id) !== this) return;
+    this.#session.pending.delete(this.id);
+    try {
+      this.#session.conn.send({ kind: FrameKind.CANCEL, id: this.id });
+    } catch {
+      // The connection is gone: nothing to cancel.
+    }
+    this.reject(error);
+    this.#session.maybeDone();
+  }
+
+  #unwatch(): void {
+    if (this.#onAbort) this.#signal!.removeEventListener("abort", this.#onAbort);
+  }
 }
 
 /** Marks failures the server provably never processed: any call may be retried after them. */
@@ -152,9 +222,13 @@ class Session {
   #nextId = 1;
   #greeted: { resolve(): void; reject(e: CellError): void } | undefined;
   readonly greeted: Promise<void>;
-  readonly #onGone: (s: Session) => void;
+  readonly #onGone: (s: Session, closed: boolean) => void;
 
-  constructor(conn: Connection, info: HelloInfo, onGone: (s: Session) => void) {
+  constructor(
+    conn: Connection,
+    info: HelloInfo,
+    onGone: (s: Session, closed: boolean) => void,
+  ) {
     this.conn = conn;
     this.#onGone = onGone;
     this.greeted = new Promise((resolve, reject) => this.#greeted = { resolve, reject });
@@ -181,7 +255,7 @@ class Session {
         if (p) {
           this.pending.delete(frame.id);
           p.resolve(frame.payload);
-          this.#maybeDone();
+          this.maybeDone();
         }
         return;
       }
@@ -196,7 +270,7 @@ class Session {
         if (p) {
           this.pending.delete(frame.id);
           p.reject(error);
-          this.#maybeDone();
+          this.maybeDone();
         }
         return;
       }
@@ -211,13 +285,13 @@ class Session {
         if (p) {
           this.pending.delete(frame.id);
           p.resolve(undefined);
-          this.#maybeDone();
+          this.maybeDone();
         }
         return;
       }
       case FrameKind.GOAWAY: {
         this.draining = true;
-        this.#onGone(this);
+        this.#onGone(this, false);
         for (const [id, p] of this.pending) {
           if (id <= frame.lastId) continue;
           this.pending.delete(id);
@@ -225,14 +299,15 @@ class Session {
             unprocessed(new CellError("UNAVAILABLE", `${frame.message}; call not processed`)),
           );
         }
-        return this.#maybeDone();
+        return this.maybeDone();
       }
       default:
         return; // PING, REQUEST, CANCEL: a server does not send these.
     }
   }
 
-  #maybeDone(): void {
+  /** Closes a draining connection once its last call is answered. */
+  maybeDone(): void {
     if (this.draining && this.pending.size === 0) this.conn.close();
   }
 
@@ -244,7 +319,7 @@ class Session {
   }
 
   #onClose(reason: CellError | undefined): void {
-    this.#onGone(this);
+    this.#onGone(this, true);
     this.#failAll(
       reason ?? new CellError("UNAVAILABLE", "Connection closed by the server"),
       false,
@@ -272,7 +347,7 @@ function resolveTarget(name: string, options: ConnectOptions): Target {
   if (transport === inprocTransport || (!transport && inprocTransport.has(name))) {
     return { transport: inprocTransport, address: name };
   }
-  return { transport: transport ?? udsTransport, address: socketPath(name) };
+  return { transport: transport ?? udsTransport, address: socketPath(name, options.home) };
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -297,8 +372,10 @@ class ClientCore {
   readonly #idempotent: ReadonlySet<string>;
   readonly #expectedHash: string | undefined;
   #session: Session | undefined;
+  readonly #sessions = new Set<Session>();
   #connecting: Promise<Session> | undefined;
   #closed = false;
+  readonly #deadlines = new DeadlineTimer((now) => this.#sweep(now));
 
   constructor(cell: string, options: ConnectOptions) {
     this.cell = cell;
@@ -341,9 +418,11 @@ class ClientCore {
       agent: AGENT,
       ...(this.#options.peer === undefined ? {} : { peer: this.#options.peer }),
       ...(this.#expectedHash === undefined ? {} : { schema_hash: this.#expectedHash }),
-    }, (gone) => {
+    }, (gone, closed) => {
       if (this.#session === gone) this.#session = undefined;
+      if (closed) this.#sessions.delete(gone);
     });
+    this.#sessions.add(session);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) =>
       timer = setTimeout(() =>
@@ -379,42 +458,78 @@ class ClientCore {
     return session;
   }
 
-  async call(method: string, payload: unknown, options: CallOptions = {}): Promise<unknown> {
+  call(method: string, payload: unknown, options: CallOptions = NO_OPTIONS): Promise<unknown> {
     const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const deadline = Date.now() + timeoutMs;
-    const retryable = options.idempotent ?? this.#idempotent.has(method);
-    const maxAttempts = this.#options.maxAttempts ?? 3;
-    for (let attempt = 1;; attempt++) {
-      try {
-        return await this.#attempt(method, payload, deadline, options);
-      } catch (e) {
-        const error = CellError.from(e);
-        const safe = retryable || UNPROCESSED.has(error);
-        const backoff = Math.min(1000, 25 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
-        if (
-          error.code !== "UNAVAILABLE" || !safe || attempt >= maxAttempts || this.#closed ||
-          Date.now() + backoff >= deadline
-        ) {
-          throw error;
-        }
-        await sleep(backoff, options.signal);
-      }
-    }
+    return this.#attempt(method, payload, deadline, options).catch((e) =>
+      this.#retry(e, method, payload, deadline, options)
+    );
   }
 
-  async #attempt(
+  async #retry(
+    first: unknown,
     method: string,
     payload: unknown,
     deadline: number,
     options: CallOptions,
   ): Promise<unknown> {
-    options.signal?.throwIfAborted();
-    const session = await this.session();
+    const retryable = options.idempotent ?? this.#idempotent.has(method);
+    const maxAttempts = this.#options.maxAttempts ?? 3;
+    let error = CellError.from(first);
+    for (let attempt = 1;; attempt++) {
+      const safe = retryable || UNPROCESSED.has(error);
+      const backoff = Math.min(1000, 25 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
+      if (
+        error.code !== "UNAVAILABLE" || !safe || attempt >= maxAttempts || this.#closed ||
+        Date.now() + backoff >= deadline
+      ) {
+        throw error;
+      }
+      await sleep(backoff, options.signal);
+      try {
+        return await this.#attempt(method, payload, deadline, options);
+      } catch (e) {
+        error = CellError.from(e);
+      }
+    }
+  }
+
+  #attempt(
+    method: string,
+    payload: unknown,
+    deadline: number,
+    options: CallOptions,
+  ): Promise<unknown> {
+    if (options.signal?.aborted) {
+      return Promise.reject(
+        new CellError("CANCELLED", `Call '${method}' was cancelled before it was sent`),
+      );
+    }
+    const session = this.#session;
+    if (session && !session.conn.closed && !session.draining) {
+      return this.#send(session, method, payload, deadline, options);
+    }
+    // A call whose connection could not even be made was certainly not processed.
+    return this.session().then(
+      (s) => this.#send(s, method, payload, deadline, options),
+      (e) => {
+        const error = CellError.from(e);
+        throw error.code === "UNAVAILABLE" ? unprocessed(error) : error;
+      },
+    );
+  }
+
+  #send(
+    session: Session,
+    method: string,
+    payload: unknown,
+    deadline: number,
+    options: CallOptions,
+  ): Promise<unknown> {
     const remaining = deadline - Date.now();
     if (remaining <= 0) {
-      throw new CellError(
-        "DEADLINE_EXCEEDED",
-        `Call '${method}' ran out of time before it was sent`,
+      return Promise.reject(
+        new CellError("DEADLINE_EXCEEDED", `Call '${method}' ran out of time before it was sent`),
       );
     }
     const id = session.nextId();
@@ -422,47 +537,10 @@ class ClientCore {
       ? { ...this.#options.metadata, ...options.metadata }
       : undefined;
     return new Promise((resolve, reject) => {
-      const signal = options.signal;
-      const cleanup = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-      };
-      const giveUp = (error: CellError) => {
-        if (!session.pending.delete(id)) return;
-        cleanup();
-        try {
-          session.conn.send({ kind: FrameKind.CANCEL, id });
-        } catch {
-          // The connection is gone: nothing to cancel.
-        }
-        reject(error);
-      };
-      const onAbort = () =>
-        giveUp(
-          new CellError("CANCELLED", `Call '${method}' was cancelled`, { cause: signal?.reason }),
-        );
-      const timer = setTimeout(
-        () =>
-          giveUp(
-            new CellError(
-              "DEADLINE_EXCEEDED",
-              `Call '${method}' to '${this.cell}' got no answer within its deadline: ` +
-                "raise timeoutMs, or check that the cell is healthy",
-            ),
-          ),
-        remaining,
-      );
-      session.pending.set(id, {
-        resolve: (value) => {
-          cleanup();
-          resolve(value);
-        },
-        reject: (error) => {
-          cleanup();
-          reject(error);
-        },
-      });
-      signal?.addEventListener("abort", onAbort, { once: true });
+      const pending = new Pending(session, id, deadline, method, resolve, reject);
+      session.pending.set(id, pending);
+      if (options.signal) pending.watch(options.signal);
+      this.#deadlines.watch(deadline);
       try {
         session.conn.send({
           kind: FrameKind.REQUEST,
@@ -474,36 +552,41 @@ class ClientCore {
         });
       } catch (e) {
         session.pending.delete(id);
-        cleanup();
         const error = CellError.from(e);
-        reject(error.code === "UNAVAILABLE" ? unprocessed(error) : error);
+        pending.reject(error.code === "UNAVAILABLE" ? unprocessed(error) : error);
       }
     });
   }
 
-  async ping(options: CallOptions = {}): Promise<number> {
+  #sweep(now: number): number {
+    let next = Infinity;
+    for (const session of this.#sessions) {
+      for (const p of [...session.pending.values()]) {
+        if (p.deadline <= now) {
+          p.giveUp(
+            new CellError(
+              "DEADLINE_EXCEEDED",
+              `Call '${p.label}' to '${this.cell}' got no answer within its deadline: ` +
+                "raise timeoutMs, or check that the cell is healthy",
+            ),
+          );
+        } else if (p.deadline < next) {
+          next = p.deadline;
+        }
+      }
+    }
+    return next;
+  }
+
+  async ping(options: CallOptions = NO_OPTIONS): Promise<number> {
     const session = await this.session();
     const id = session.nextId();
     const started = performance.now();
     const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const deadline = Date.now() + timeoutMs;
     await new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        if (session.pending.delete(id)) {
-          reject(
-            new CellError("DEADLINE_EXCEEDED", `No PONG from '${this.cell}' in ${timeoutMs} ms`),
-          );
-        }
-      }, timeoutMs);
-      session.pending.set(id, {
-        resolve: (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        reject: (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      });
+      session.pending.set(id, new Pending(session, id, deadline, "ping", resolve, reject));
+      this.#deadlines.watch(deadline);
       session.conn.send({ kind: FrameKind.PING, id });
     });
     return performance.now() - started;
@@ -511,15 +594,16 @@ class ClientCore {
 
   close(): Promise<void> {
     this.#closed = true;
-    const session = this.#session;
+    this.#deadlines.stop();
     this.#session = undefined;
-    session?.conn.close(new CellError("CANCELLED", `Client of '${this.cell}' was closed`));
+    const reason = new CellError("CANCELLED", `Client of '${this.cell}' was closed`);
+    for (const session of [...this.#sessions]) session.conn.close(reason);
+    this.#sessions.clear();
     return Promise.resolve();
   }
 }
 
-// Property names that must not look like methods: `await` probes `then`, tools probe the rest.
-const NOT_METHODS = new Set(["then", "catch", "finally", "toJSON", "constructor", "inspect"]);
+const NOT_METHODS = RESERVED_METHOD_NAMES;
 
 function makeProxy(core: ClientCore, extra: Record<string, unknown> = {}): unknown {
   const methods = new Map<string, (request: unknown, options?: CallOptions) => Promise<unknown>>();
@@ -598,7 +682,10 @@ export async function connect<S extends Service = Service>(
  * });
  * const client = await connectDynamic("doc-math");
  * console.assert(client.$methods.includes("double"));
- * console.assert(((await client.double({ n: 21 })) as { n: number }).n === 42);
+ * // Methods are properties (`client.double(...)`; add `!` under noUncheckedIndexedAccess)
+ * // or calls by name:
+ * const result = await client.$call("double", { n: 21 }) as { n: number };
+ * console.assert(result.n === 42);
  * await client.$close();
  * await server.shutdown();
  * ```

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { type Options, Packr, Unpackr } from "msgpackr";
+import { type Options, Packr, RESERVE_START_SPACE, Unpackr } from "msgpackr";
 
 // skipValues and int64AsType "auto" exist in msgpackr but are missing from its type declarations.
 const packOptions = {
@@ -25,6 +25,8 @@ const unpackOptions = {
   mapsAsObjects: true,
   int64AsType: "auto",
   copyBuffers: true,
+  // No structured-clone references (ext 0x69/0x70): they let a peer build cyclic payloads.
+  structuredClone: false,
 };
 const unpackr = new Unpackr(unpackOptions as unknown as Options);
 
@@ -32,7 +34,8 @@ const INT32_MIN = -0x80000000;
 const UINT32_MAX = 0xffffffff;
 
 function isWideInteger(n: number): boolean {
-  return (n > UINT32_MAX || n < INT32_MIN) && Number.isSafeInteger(n);
+  // ±2^53 too: the decoder returns those as numbers, and they must go back out as integers.
+  return (n > UINT32_MAX || n < INT32_MIN) && Number.isInteger(n) && Math.abs(n) <= 2 ** 53;
 }
 
 /** Returns `value` with wide integers as bigints; the same object when nothing needed to change. */
@@ -95,4 +98,19 @@ export function encode(value: unknown): Uint8Array {
  */
 export function decode(bytes: Uint8Array): unknown {
   return unpackr.unpack(bytes);
+}
+
+/**
+ * Encodes `value` like {@linkcode encode}, after `prefix` (at most 255) reserved bytes that the
+ * caller fills in: the wire protocol's length prefix, written without a copy of the body.
+ *
+ * @example
+ * ```ts
+ * import { encodeAfter } from "@cell/sdk/codec";
+ * const bytes = encodeAfter(true, 4);
+ * console.assert(bytes.length === 5 && bytes[4] === 0xc3);
+ * ```
+ */
+export function encodeAfter(value: unknown, prefix: number): Uint8Array {
+  return packr.pack(widen(value), RESERVE_START_SPACE | prefix);
 }

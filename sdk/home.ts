@@ -24,14 +24,23 @@ export function cellHome(): string {
   return join(home, ".cell");
 }
 
-/** The directory of sockets, `$CELL_HOME/run`. */
-export function runDir(): string {
-  return join(cellHome(), "run");
+/** The directory of sockets, `<home>/run`; `home` defaults to {@linkcode cellHome}. */
+export function runDir(home: string = cellHome()): string {
+  return join(home, "run");
 }
 
-/** The socket a cell named `name` serves on by default: `$CELL_HOME/run/<name>.sock`. */
-export function socketPath(name: string): string {
-  return join(runDir(), `${name}.sock`);
+/**
+ * The socket a cell named `name` serves on by default: `<home>/run/<name>.sock`, `home`
+ * defaulting to {@linkcode cellHome}.
+ *
+ * @example
+ * ```ts
+ * import { socketPath } from "@cell/sdk";
+ * console.assert(socketPath("my-service", "/srv/cell") === "/srv/cell/run/my-service.sock");
+ * ```
+ */
+export function socketPath(name: string, home: string = cellHome()): string {
+  return join(runDir(home), `${name}.sock`);
 }
 
 /** Creates `path` and its parents with mode 0700 (and tightens it if it exists). */

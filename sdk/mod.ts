@@ -85,3 +85,4 @@ export type {
 export { inprocTransport } from "./inproc.ts";
 export { udsTransport } from "./uds.ts";
 export { cellHome, ensurePrivateDir, runDir, socketPath } from "./home.ts";
+export { checkCellName } from "./_names.ts";

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { decode, encode } from "./codec.ts";
+import { decode, encodeAfter } from "./codec.ts";
 import { CellError } from "./errors.ts";
 
 /** Version of the wire protocol this implementation speaks. */
@@ -155,20 +155,19 @@ export function frameToArray(frame: Frame): unknown[] {
  * ```
  */
 export function encodeFrame(frame: Frame, maxFrame: number = DEFAULT_MAX_FRAME): Uint8Array {
-  const body = encode(frameToArray(frame));
-  if (body.length > maxFrame) {
+  const out = encodeAfter(frameToArray(frame), FRAME_HEADER_BYTES);
+  const length = out.length - FRAME_HEADER_BYTES;
+  if (length > maxFrame) {
     throw new CellError(
       "RESOURCE_EXHAUSTED",
-      `Message of ${body.length} bytes exceeds the peer's limit of ${maxFrame} bytes: ` +
+      `Message of ${length} bytes exceeds the peer's limit of ${maxFrame} bytes: ` +
         "send smaller messages or raise maxFrame on both sides",
     );
   }
-  const out = new Uint8Array(FRAME_HEADER_BYTES + body.length);
-  out[0] = body.length >>> 24;
-  out[1] = (body.length >>> 16) & 0xff;
-  out[2] = (body.length >>> 8) & 0xff;
-  out[3] = body.length & 0xff;
-  out.set(body, FRAME_HEADER_BYTES);
+  out[0] = length >>> 24;
+  out[1] = (length >>> 16) & 0xff;
+  out[2] = (length >>> 8) & 0xff;
+  out[3] = length & 0xff;
   return out;
 }
 
@@ -180,9 +179,22 @@ export interface MalformedFrame {
 
 const isId = (v: unknown): v is number =>
   typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
+/** A MessagePack map as the codec returns it: a plain object, not binary, an array or an extension. */
+const isMap = (v: unknown): v is Record<string, unknown> =>
+  typeof v === "object" && v !== null && Object.getPrototypeOf(v) === Object.prototype;
 const isStringMap = (v: unknown): v is Record<string, string> =>
-  typeof v === "object" && v !== null && !Array.isArray(v) && !ArrayBuffer.isView(v) &&
-  Object.values(v).every((x) => typeof x === "string");
+  isMap(v) && Object.values(v).every((x) => typeof x === "string");
+/** A decoded value for an error message: never throws, whatever the peer sent. */
+const describe = (v: unknown): string =>
+  typeof v === "string"
+    ? JSON.stringify(v.slice(0, 40))
+    : typeof v === "number" || typeof v === "bigint" || typeof v === "boolean"
+    ? String(v)
+    : v === null
+    ? "nil"
+    : Array.isArray(v)
+    ? "an array"
+    : "a map or extension value";
 
 function malformed(what: string, id?: number): MalformedFrame {
   const error = new CellError(
@@ -215,13 +227,13 @@ export function decodeFrameBody(body: Uint8Array): Frame | MalformedFrame | null
   }
   const [kind, a, b, c, d, e] = value as unknown[];
   if (typeof kind !== "number" || !Number.isInteger(kind) || kind < 0) {
-    return malformed(`kind must be a non-negative integer, got ${JSON.stringify(kind)}`);
+    return malformed(`kind must be a non-negative integer, got ${describe(kind)}`);
   }
   switch (kind) {
     case FrameKind.HELLO: {
       if (!isId(a)) return malformed("HELLO version must be an integer");
       const info = b ?? {};
-      if (typeof info !== "object" || Array.isArray(info)) {
+      if (!isMap(info)) {
         return malformed("HELLO info must be a map");
       }
       return { kind, version: a, info: info as HelloInfo };
@@ -247,7 +259,7 @@ export function decodeFrameBody(body: Uint8Array): Frame | MalformedFrame | null
         return malformed("ERROR must be [3, id, code, message, details?]");
       }
       const frame: ErrorFrame = { kind, id: a, code: b, message: c };
-      if (d !== undefined) frame.details = d;
+      if (d !== undefined && d !== null) frame.details = d;
       return frame;
     }
     case FrameKind.CANCEL:

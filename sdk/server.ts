@@ -18,6 +18,7 @@ import { udsTransport } from "./uds.ts";
 import { socketPath } from "./home.ts";
 import { unwatchSignals, watchSignals } from "./_signals.ts";
 import { AGENT, checkCellName } from "./_names.ts";
+import { DeadlineTimer } from "./_deadlines.ts";
 
 /** Name of the built-in method that returns the cell's schema. */
 export const SCHEMA_METHOD = "cell.schema";
@@ -37,6 +38,11 @@ export interface ServeOptions {
    * @default {"$CELL_HOME/run/<name>.sock"}
    */
   socket?: string | false;
+  /**
+   * The Cell home whose `run/` holds the socket, instead of `$CELL_HOME`.
+   * @default {"$CELL_HOME, or ~/.cell"}
+   */
+  home?: string;
   /**
    * Also serve clients in this process without encoding.
    * @default {true}
@@ -99,7 +105,6 @@ class ServerCall implements CallContext {
   readonly peer: PeerInfo;
   readonly metadata: Readonly<Record<string, string>>;
   #controller: AbortController | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
   #reason: CellError | undefined;
   done = false;
 
@@ -111,17 +116,11 @@ class ServerCall implements CallContext {
     this.metadata = frame.metadata ?? EMPTY;
   }
 
-  // Most handlers never look at the signal: create it, and the deadline timer, on first use.
+  // Most handlers never look at the signal: create it on first use.
   get signal(): AbortSignal {
     if (!this.#controller) {
       this.#controller = new AbortController();
       if (this.#reason) this.#controller.abort(this.#reason);
-      else if (this.deadline !== Infinity && !this.done) {
-        this.#timer = setTimeout(
-          () => this.abort(new CellError("DEADLINE_EXCEEDED", "The caller's deadline passed")),
-          Math.max(0, this.deadline - Date.now()),
-        );
-      }
     }
     return this.#controller.signal;
   }
@@ -134,7 +133,6 @@ class ServerCall implements CallContext {
 
   finish(): void {
     this.done = true;
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
   }
 }
 
@@ -182,6 +180,26 @@ class Session {
     return new Promise((resolve) => this.#drained = resolve);
   }
 
+  /** Fails the calls whose deadline passed; returns the earliest deadline still ahead. */
+  sweep(now: number): number {
+    let next = Infinity;
+    for (const [id, call] of this.#calls) {
+      if (call.deadline <= now) {
+        const error = new CellError(
+          "DEADLINE_EXCEEDED",
+          `The caller's deadline passed before '${call.method}' finished`,
+        );
+        call.abort(error);
+        call.finish();
+        this.#forget(id);
+        this.#sendError(id, error);
+      } else if (call.deadline < next) {
+        next = call.deadline;
+      }
+    }
+    return next;
+  }
+
   /** Cancels what is still running and closes the connection. */
   terminate(): void {
     const reason = new CellError(
@@ -220,6 +238,7 @@ class Session {
   }
 
   #onHello(version: number, info: HelloInfo): void {
+    if (this.#greeted) return; // HELLO is said once; a repeat changes nothing.
     if (version !== PROTOCOL_VERSION) {
       this.#sendError(
         0,
@@ -309,6 +328,7 @@ class Session {
     }
     const call = new ServerCall(this.#server.name, frame, this.#peer);
     this.#calls.set(id, call);
+    if (call.deadline !== Infinity) this.#server.deadlines.watch(call.deadline);
     let result: unknown;
     try {
       result = dispatch.handler(frame.payload as never, call);
@@ -433,6 +453,11 @@ class CellServer implements Server {
   readonly #sessions = new Set<Session>();
   readonly #listeners: Listener[] = [];
   readonly #drainTimeoutMs: number;
+  readonly deadlines: DeadlineTimer = new DeadlineTimer((now) => {
+    let next = Infinity;
+    for (const session of this.#sessions) next = Math.min(next, session.sweep(now));
+    return next;
+  });
   #shutdown: Promise<void> | undefined;
   #finish!: () => void;
 
@@ -497,6 +522,7 @@ class CellServer implements Server {
     clearTimeout(timer);
     for (const session of this.#sessions) session.terminate();
     this.#sessions.clear();
+    this.deadlines.stop();
     unwatchSignals(this);
     this.#finish();
   }
@@ -539,7 +565,7 @@ export async function serve(
   const server = new CellServer(name, implementation, options);
   try {
     if (options.inproc ?? true) await server.listen(inprocTransport, name);
-    const socket = options.socket ?? socketPath(name);
+    const socket = options.socket ?? socketPath(name, options.home);
     if (socket !== false) await server.listen(udsTransport, socket);
     for (const e of options.endpoints ?? []) await server.listen(e.transport, e.address);
   } catch (e) {

@@ -8,6 +8,7 @@ import type { Infer, Protein } from "./protein.ts";
 import { isProtein } from "./protein.ts";
 import type { CallContext } from "./context.ts";
 import { callerFile } from "./_source.ts";
+import { RESERVED_METHOD_NAMES } from "./_names.ts";
 
 /** Options of {@linkcode method}. */
 export interface MethodOptions {
@@ -140,10 +141,10 @@ export function service<const M extends Methods>(
   options: ServiceOptions = {},
 ): Service<M> {
   for (const [name, m] of Object.entries(methods)) {
-    if (!METHOD_NAME.test(name)) {
+    if (!METHOD_NAME.test(name) || RESERVED_METHOD_NAMES.has(name)) {
       throw new TypeError(
         `Method name ${JSON.stringify(name)} is invalid: use letters, digits and '_', ` +
-          "not starting with a digit ('cell.' names are reserved for built-ins)",
+          "not starting with a digit, and none of then/catch/finally/toJSON/constructor/inspect",
       );
     }
     if (m?.kind !== "method") {
