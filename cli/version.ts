@@ -1,0 +1,16 @@
+/**
+ * The CLI's version, as `cell --version` prints it.
+ *
+ * @module
+ */
+
+/**
+ * The version of `@cell/cli` (kept equal to `cli/deno.json` by a test).
+ *
+ * @example
+ * ```ts
+ * import { VERSION } from "@cell/cli";
+ * console.assert(/^\d+\.\d+\.\d+/.test(VERSION));
+ * ```
+ */
+export const VERSION = "0.1.0";
