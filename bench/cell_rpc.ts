@@ -1,0 +1,85 @@
+/**
+ * Cell's own contenders in `bench:rpc`: the greet call in-process, and over a Unix socket to a
+ * server in a separate process (one at a time, and with 64 in flight on one connection).
+ *
+ * Usage: `deno run -A bench/cell_rpc.ts [--iterations N] [--duration-ms N] ...` prints one JSON
+ * line `{"inproc":{...},"uds":{...}}`.
+ *
+ * @module
+ */
+import { connect, serve } from "@cell/sdk";
+import {
+  type BenchOptions,
+  DEFAULT_OPTIONS,
+  jsonLine,
+  measureLatency,
+  measureThroughput,
+  parseBenchOptions,
+} from "./_measure.mjs";
+import { BenchGreeter, greeter } from "./_greeter.ts";
+
+const REQUEST = { name: "World" };
+
+/** In-process calls per second with 64 in flight, plus one-at-a-time latency. */
+export async function measureInproc(opts: BenchOptions): Promise<Record<string, number>> {
+  const server = await serve("bench-inproc", greeter, { socket: false, handleSignals: false });
+  try {
+    const client = await connect<typeof BenchGreeter>("bench-inproc");
+    const call = () => client.greet(REQUEST);
+    const latency = await measureLatency(call, opts);
+    const throughput = await measureThroughput(call, opts);
+    await client.$close();
+    return { ops_s: throughput.ops_s, p50_us: latency.p50_us, p99_us: latency.p99_us };
+  } finally {
+    await server.shutdown();
+  }
+}
+
+/** Unix-socket latency and throughput against a server in another process. */
+export async function measureUds(opts: BenchOptions): Promise<Record<string, number>> {
+  const home = await Deno.makeTempDir({ dir: "/tmp", prefix: "cell-bench-" });
+  const server = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("./_greeter.ts", import.meta.url).pathname],
+    env: { CELL_HOME: home },
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  try {
+    const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes("ready")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("bench-greeter server exited before it was ready");
+      text += value;
+    }
+    reader.releaseLock();
+    const client = await connect<typeof BenchGreeter>("bench-greeter", {
+      address: `${home}/run/bench-greeter.sock`,
+    });
+    const call = () => client.greet(REQUEST);
+    const latency = await measureLatency(call, opts);
+    const throughput = await measureThroughput(call, opts);
+    await client.$close();
+    return {
+      p50_us: latency.p50_us,
+      p99_us: latency.p99_us,
+      p999_us: latency.p999_us,
+      ops_s_64: throughput.ops_s,
+    };
+  } finally {
+    server.kill("SIGTERM");
+    await server.status;
+    await server.stdout.cancel().catch(() => {});
+    await Deno.remove(home, { recursive: true });
+  }
+}
+
+if (import.meta.main) {
+  const opts = {
+    ...DEFAULT_OPTIONS,
+    ...parseBenchOptions(Deno.args, (k: string) => Deno.env.get(k)),
+  };
+  const inproc = await measureInproc(opts);
+  const uds = await measureUds(opts);
+  await Deno.stdout.write(new TextEncoder().encode(jsonLine({ inproc, uds })));
+}
