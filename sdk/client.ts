@@ -10,7 +10,7 @@
  * @module
  */
 import { CellError, codeFromNumber } from "./errors.ts";
-import type { Frame, HelloInfo } from "./protocol.ts";
+import type { Frame, HelloInfo, RequestFrame } from "./protocol.ts";
 import { DEFAULT_MAX_FRAME, FrameKind, PROTOCOL_VERSION } from "./protocol.ts";
 import type { Methods, RequestOf, ResponseOf, Service } from "./service.ts";
 import type { CellSchema } from "./schema.ts";
@@ -461,26 +461,41 @@ class ClientCore {
   call(method: string, payload: unknown, options: CallOptions = NO_OPTIONS): Promise<unknown> {
     const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const deadline = Date.now() + timeoutMs;
-    return this.#attempt(method, payload, deadline, options).catch((e) =>
-      this.#retry(e, method, payload, deadline, options)
-    );
+    // The common case, connected and not cancelled, without an extra promise or closure layer:
+    // retries are only set up once an attempt fails.
+    return new Promise((resolve, reject) => {
+      const fail = (error: CellError) => {
+        if (!this.#retryable(error, method, options, deadline)) return reject(error);
+        this.#retry(error, method, payload, deadline, options).then(resolve, reject);
+      };
+      const session = this.#session;
+      if (session && !session.conn.closed && !session.draining && !options.signal?.aborted) {
+        this.#send(session, method, payload, deadline, timeoutMs, options, resolve, fail);
+      } else {
+        this.#attempt(method, payload, deadline, options).then(resolve, (e) => fail(e));
+      }
+    });
+  }
+
+  #retryable(error: CellError, method: string, options: CallOptions, deadline: number): boolean {
+    return error.code === "UNAVAILABLE" && !this.#closed && Date.now() < deadline &&
+      (this.#options.maxAttempts ?? 3) > 1 &&
+      ((options.idempotent ?? this.#idempotent.has(method)) || UNPROCESSED.has(error));
   }
 
   async #retry(
-    first: unknown,
+    first: CellError,
     method: string,
     payload: unknown,
     deadline: number,
     options: CallOptions,
   ): Promise<unknown> {
-    const retryable = options.idempotent ?? this.#idempotent.has(method);
     const maxAttempts = this.#options.maxAttempts ?? 3;
-    let error = CellError.from(first);
+    let error = first;
     for (let attempt = 1;; attempt++) {
-      const safe = retryable || UNPROCESSED.has(error);
       const backoff = Math.min(1000, 25 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
       if (
-        error.code !== "UNAVAILABLE" || !safe || attempt >= maxAttempts || this.#closed ||
+        attempt >= maxAttempts || !this.#retryable(error, method, options, deadline) ||
         Date.now() + backoff >= deadline
       ) {
         throw error;
@@ -494,6 +509,7 @@ class ClientCore {
     }
   }
 
+  /** One attempt, connecting first if needed. */
   #attempt(
     method: string,
     payload: unknown,
@@ -505,13 +521,12 @@ class ClientCore {
         new CellError("CANCELLED", `Call '${method}' was cancelled before it was sent`),
       );
     }
-    const session = this.#session;
-    if (session && !session.conn.closed && !session.draining) {
-      return this.#send(session, method, payload, deadline, options);
-    }
     // A call whose connection could not even be made was certainly not processed.
     return this.session().then(
-      (s) => this.#send(s, method, payload, deadline, options),
+      (s) =>
+        new Promise((resolve, reject) =>
+          this.#send(s, method, payload, deadline, deadline - Date.now(), options, resolve, reject)
+        ),
       (e) => {
         const error = CellError.from(e);
         throw error.code === "UNAVAILABLE" ? unprocessed(error) : error;
@@ -524,38 +539,38 @@ class ClientCore {
     method: string,
     payload: unknown,
     deadline: number,
+    remaining: number,
     options: CallOptions,
-  ): Promise<unknown> {
-    const remaining = deadline - Date.now();
+    resolve: (value: unknown) => void,
+    reject: (error: CellError) => void,
+  ): void {
     if (remaining <= 0) {
-      return Promise.reject(
+      return reject(
         new CellError("DEADLINE_EXCEEDED", `Call '${method}' ran out of time before it was sent`),
       );
     }
     const id = session.nextId();
-    const metadata = options.metadata || this.#options.metadata
-      ? { ...this.#options.metadata, ...options.metadata }
-      : undefined;
-    return new Promise((resolve, reject) => {
-      const pending = new Pending(session, id, deadline, method, resolve, reject);
-      session.pending.set(id, pending);
-      if (options.signal) pending.watch(options.signal);
-      this.#deadlines.watch(deadline);
-      try {
-        session.conn.send({
-          kind: FrameKind.REQUEST,
-          id,
-          method,
-          payload,
-          timeoutMs: Math.ceil(remaining),
-          ...(metadata ? { metadata } : {}),
-        });
-      } catch (e) {
-        session.pending.delete(id);
-        const error = CellError.from(e);
-        pending.reject(error.code === "UNAVAILABLE" ? unprocessed(error) : error);
-      }
-    });
+    const pending = new Pending(session, id, deadline, method, resolve, reject);
+    session.pending.set(id, pending);
+    if (options.signal) pending.watch(options.signal);
+    this.#deadlines.watch(deadline);
+    const frame: RequestFrame = {
+      kind: FrameKind.REQUEST,
+      id,
+      method,
+      payload,
+      timeoutMs: Math.ceil(remaining),
+    };
+    if (options.metadata || this.#options.metadata) {
+      frame.metadata = { ...this.#options.metadata, ...options.metadata };
+    }
+    try {
+      session.conn.send(frame);
+    } catch (e) {
+      session.pending.delete(id);
+      const error = CellError.from(e);
+      pending.reject(error.code === "UNAVAILABLE" ? unprocessed(error) : error);
+    }
   }
 
   #sweep(now: number): number {

@@ -225,7 +225,8 @@ export function decodeFrameBody(body: Uint8Array): Frame | MalformedFrame | null
   if (!Array.isArray(value) || value.length < 2) {
     return malformed("body must be an array [kind, ...]");
   }
-  const [kind, a, b, c, d, e] = value as unknown[];
+  // Index access, not destructuring: destructuring walks the array's iterator.
+  const kind = value[0], a = value[1], b = value[2], c = value[3], d = value[4], e = value[5];
   if (typeof kind !== "number" || !Number.isInteger(kind) || kind < 0) {
     return malformed(`kind must be a non-negative integer, got ${describe(kind)}`);
   }

@@ -58,7 +58,7 @@ class UdsConnection implements Connection {
   #writing = false;
   #queue: Uint8Array[] = [];
   #queued = 0;
-  #flushed: Promise<void> = Promise.resolve();
+  #flushWaiters: (() => void)[] = [];
 
   constructor(conn: Deno.UnixConn, maxFrame: number) {
     this.#conn = conn;
@@ -83,7 +83,8 @@ class UdsConnection implements Connection {
       this.#queue.push(bytes);
       this.#queued += bytes.length;
     } else {
-      this.#flushed = this.#writeLoop(bytes);
+      this.#writing = true;
+      this.#write(bytes);
     }
   }
 
@@ -94,7 +95,7 @@ class UdsConnection implements Connection {
     // that stopped reading gets a second before the socket closes regardless.
     let timer: ReturnType<typeof setTimeout> | undefined;
     const gaveUp = new Promise<void>((resolve) => timer = setTimeout(resolve, 1000));
-    Promise.race([this.#flushed, gaveUp]).finally(() => {
+    Promise.race([this.#flushed(), gaveUp]).finally(() => {
       clearTimeout(timer);
       try {
         this.#conn.close();
@@ -105,25 +106,26 @@ class UdsConnection implements Connection {
     this.#handlers?.onClose(reason);
   }
 
-  async #writeLoop(first: Uint8Array): Promise<void> {
-    this.#writing = true;
-    let buf = first;
-    try {
-      while (true) {
-        let offset = 0;
-        while (offset < buf.length) {
-          offset += await this.#conn.write(offset === 0 ? buf : buf.subarray(offset));
-        }
-        if (this.#queue.length === 0) break;
-        buf = this.#takeQueue();
-      }
-    } catch (e) {
+  // Writes `buf`, then whatever was queued meanwhile in one write, until nothing is left.
+  #write(buf: Uint8Array): void {
+    this.#conn.write(buf).then((n) => {
+      if (n < buf.length) return this.#write(buf.subarray(n));
+      if (this.#queue.length > 0) return this.#write(this.#takeQueue());
+      this.#writing = false;
+      for (const resolve of this.#flushWaiters.splice(0)) resolve();
+    }, (e) => {
       this.#queue = [];
       this.#queued = 0;
-      this.close(lost(e));
-    } finally {
       this.#writing = false;
-    }
+      for (const resolve of this.#flushWaiters.splice(0)) resolve();
+      this.close(lost(e));
+    });
+  }
+
+  /** Resolves once everything queued so far has been written (or the write failed). */
+  #flushed(): Promise<void> {
+    if (!this.#writing) return Promise.resolve();
+    return new Promise((resolve) => this.#flushWaiters.push(resolve));
   }
 
   #takeQueue(): Uint8Array {

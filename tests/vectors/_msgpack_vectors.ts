@@ -13,7 +13,6 @@ const bytes = (n: number) => ({
 const keys = (n: number) =>
   Object.fromEntries(Array.from({ length: n }, (_, i) => [`k${String(i).padStart(2, "0")}`, i]));
 const SMALLER = "decoders must accept every integer width; encoders write the smallest";
-const UINT64 = "cf"; // The uint64 form other encoders may write for a positive 64-bit integer.
 
 /** Every scalar type and width boundary, and containers. */
 export const MSGPACK: Definition[] = [
@@ -29,26 +28,27 @@ export const MSGPACK: Definition[] = [
   { name: "uint32 65536 (smallest)", meaning: 65536 },
   { name: "uint32 4294967295 (largest)", meaning: 4294967295 },
   {
-    name: "int64 4294967296 (smallest positive 64-bit)",
+    name: "uint64 4294967296 (smallest positive 64-bit)",
     meaning: 4294967296,
-    alt_hex: `${UINT64}0000000100000000`,
-    note: "Positive 64-bit values are written as int64 (0xd3); decoders must accept uint64 too",
+    alt_hex: "d30000000100000000",
+    note: "Positive 64-bit values are written as uint64 (0xcf), the smallest form; decoders " +
+      "must accept int64 (0xd3) too",
   },
   {
-    name: "int64 2^53-1 (largest exact double)",
+    name: "uint64 2^53-1 (largest exact double)",
     meaning: 9007199254740991,
-    alt_hex: `${UINT64}001fffffffffffff`,
+    alt_hex: "d3001fffffffffffff",
   },
   {
-    name: "int64 2^53 (beyond exact doubles)",
+    name: "uint64 2^53 (beyond exact doubles)",
     meaning: { $int: "9007199254740992" },
-    alt_hex: `${UINT64}0020000000000000`,
+    alt_hex: "d30020000000000000",
     note: "The smallest integer that is not a safe JavaScript integer",
   },
   {
-    name: "int64 2^63-1 (largest)",
+    name: "uint64 2^63-1 (largest int64)",
     meaning: { $int: "9223372036854775807" },
-    alt_hex: `${UINT64}7fffffffffffffff`,
+    alt_hex: "d37fffffffffffffff",
   },
   {
     name: "uint64 2^63 (smallest that needs uint64)",
