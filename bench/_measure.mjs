@@ -89,22 +89,82 @@ export async function measureLatency(call, { warmup = 2000, iterations = 20000 }
   if (!(iterations >= 1)) throw new RangeError("iterations must be >= 1");
   for (let i = 0; i < warmup; i++) await call();
   const samples = new Float64Array(iterations);
-  let total = 0;
-  for (let i = 0; i < iterations; i++) {
+  await timeInto(call, samples, 0, iterations);
+  return summarize(samples);
+}
+
+/**
+ * Times `count` sequential calls into `samples` from `offset` on (milliseconds).
+ *
+ * @param {() => unknown} call
+ * @param {Float64Array} samples
+ * @param {number} offset
+ * @param {number} count
+ * @returns {Promise<void>}
+ */
+async function timeInto(call, samples, offset, count) {
+  for (let i = offset; i < offset + count; i++) {
     const t0 = performance.now();
     await call();
-    const dt = performance.now() - t0;
-    samples[i] = dt;
-    total += dt;
+    samples[i] = performance.now() - t0;
   }
+}
+
+/**
+ * Percentiles of round-trip samples given in milliseconds.
+ *
+ * @param {Float64Array} samples Modified: sorted in place.
+ * @returns {LatencyResult}
+ */
+function summarize(samples) {
+  let total = 0;
+  for (const s of samples) total += s;
   samples.sort();
   return {
     p50_us: round1(percentile(samples, 0.5) * 1000),
     p99_us: round1(percentile(samples, 0.99) * 1000),
     p999_us: round1(percentile(samples, 0.999) * 1000),
-    mean_us: round1((total / iterations) * 1000),
-    iterations,
+    mean_us: round1((total / samples.length) * 1000),
+    iterations: samples.length,
   };
+}
+
+/**
+ * Measures the latency of several contenders side by side: after a warmup of each, it runs
+ * `rounds` short rounds, and in each round times `iterations / rounds` calls of every
+ * contender in turn. A machine that drifts (CPU frequency, neighbours on a shared host)
+ * then shifts every contender alike, so their ratio stays meaningful; timed back to back,
+ * the drift between two long runs here often exceeds the difference being measured.
+ *
+ * @param {Record<string, () => unknown>} calls One round trip per contender, by name.
+ * @param {{ warmup?: number, iterations?: number, rounds?: number }} [options]
+ * @returns {Promise<Record<string, LatencyResult>>}
+ */
+export async function measurePairedLatency(
+  calls,
+  { warmup = 2000, iterations = 20000, rounds = 20 } = {},
+) {
+  const names = Object.keys(calls);
+  const perRound = Math.max(1, Math.floor(iterations / rounds));
+  /** @type {Record<string, Float64Array>} */
+  const samples = {};
+  for (const name of names) {
+    const call = /** @type {() => unknown} */ (calls[name]);
+    for (let i = 0; i < warmup; i++) await call();
+    samples[name] = new Float64Array(perRound * rounds);
+  }
+  for (let round = 0; round < rounds; round++) {
+    // Alternate the order too, so that neither contender always runs right after the other.
+    const order = round % 2 === 0 ? names : [...names].reverse();
+    for (const name of order) {
+      const into = /** @type {Float64Array} */ (samples[name]);
+      await timeInto(/** @type {() => unknown} */ (calls[name]), into, round * perRound, perRound);
+    }
+  }
+  /** @type {Record<string, LatencyResult>} */
+  const out = {};
+  for (const name of names) out[name] = summarize(/** @type {Float64Array} */ (samples[name]));
+  return out;
 }
 
 /**

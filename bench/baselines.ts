@@ -13,6 +13,8 @@
  * @module
  */
 
+import { CLIENT_CPU, onCpu, SERVER_CPU } from "./_cpus.ts";
+
 /** The baseline scripts, in `bench/baselines/`. */
 export const NODE_BASELINES: readonly string[] = [
   "moleculer_local.mjs",
@@ -143,8 +145,10 @@ export async function runNodeBaseline(
   const dir = baselinesDir();
   const path = script.startsWith("/") ? script : `${dir}/${script}`;
   const timeout = AbortSignal.timeout(timeoutMs);
-  const child = spawn("node", {
-    args: [path, ...args],
+  const [command, nodeArgs] = onCpu(CLIENT_CPU, "node", [path, ...args]);
+  const child = spawn(command, {
+    args: nodeArgs,
+    env: { CELL_BENCH_SERVER_CPU: String(SERVER_CPU) },
     cwd: dir,
     stdin: "null",
     stdout: "piped",

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { connect, serve } from "@cell/sdk";
+import { type Client, connect, serve } from "@cell/sdk";
 import {
   type BenchOptions,
   DEFAULT_OPTIONS,
@@ -17,6 +17,7 @@ import {
   parseBenchOptions,
 } from "./_measure.mjs";
 import { BenchGreeter, greeter } from "./_greeter.ts";
+import { onCpu, pinSelf, SERVER_CPU } from "./_cpus.ts";
 
 const REQUEST = { name: "World" };
 
@@ -35,15 +36,34 @@ export async function measureInproc(opts: BenchOptions): Promise<Record<string, 
   }
 }
 
-/** Unix-socket latency and throughput against a server in another process. */
-export async function measureUds(opts: BenchOptions): Promise<Record<string, number>> {
+/** A greet server in its own process, and a Cell client connected to it over a Unix socket. */
+export interface UdsGreeter extends AsyncDisposable {
+  /** One greet call. */
+  call(): Promise<unknown>;
+}
+
+/** Starts `_greeter.ts` in a separate process (own CELL_HOME) and connects to it. */
+export async function startUdsGreeter(): Promise<UdsGreeter> {
   const home = await Deno.makeTempDir({ dir: "/tmp", prefix: "cell-bench-" });
-  const server = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("./_greeter.ts", import.meta.url).pathname],
+  const [command, args] = onCpu(SERVER_CPU, Deno.execPath(), [
+    "run",
+    "-A",
+    new URL("./_greeter.ts", import.meta.url).pathname,
+  ]);
+  const server = new Deno.Command(command, {
+    args,
     env: { CELL_HOME: home },
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
+  let client: Client<typeof BenchGreeter> | undefined;
+  const close = async () => {
+    await client?.$close();
+    server.kill("SIGTERM");
+    await server.status;
+    await server.stdout.cancel().catch(() => {});
+    await Deno.remove(home, { recursive: true });
+  };
   try {
     const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let text = "";
@@ -53,28 +73,30 @@ export async function measureUds(opts: BenchOptions): Promise<Record<string, num
       text += value;
     }
     reader.releaseLock();
-    const client = await connect<typeof BenchGreeter>("bench-greeter", {
-      address: `${home}/run/bench-greeter.sock`,
-    });
-    const call = () => client.greet(REQUEST);
-    const latency = await measureLatency(call, opts);
-    const throughput = await measureThroughput(call, opts);
-    await client.$close();
-    return {
-      p50_us: latency.p50_us,
-      p99_us: latency.p99_us,
-      p999_us: latency.p999_us,
-      ops_s_64: throughput.ops_s,
-    };
-  } finally {
-    server.kill("SIGTERM");
-    await server.status;
-    await server.stdout.cancel().catch(() => {});
-    await Deno.remove(home, { recursive: true });
+    const connected = await connect<typeof BenchGreeter>("bench-greeter", { home });
+    client = connected;
+    return { call: () => connected.greet(REQUEST), [Symbol.asyncDispose]: close };
+  } catch (e) {
+    await close();
+    throw e;
   }
 }
 
+/** Unix-socket latency and throughput against a server in another process. */
+export async function measureUds(opts: BenchOptions): Promise<Record<string, number>> {
+  await using greeter = await startUdsGreeter();
+  const latency = await measureLatency(greeter.call, opts);
+  const throughput = await measureThroughput(greeter.call, opts);
+  return {
+    p50_us: latency.p50_us,
+    p99_us: latency.p99_us,
+    p999_us: latency.p999_us,
+    ops_s_64: throughput.ops_s,
+  };
+}
+
 if (import.meta.main) {
+  await pinSelf();
   const opts = {
     ...DEFAULT_OPTIONS,
     ...parseBenchOptions(Deno.args, (k: string) => Deno.env.get(k)),

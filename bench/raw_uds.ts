@@ -37,6 +37,7 @@ import {
   measureLatency,
   parseBenchOptions,
 } from "./_measure.mjs";
+import { onCpu, SERVER_CPU } from "./_cpus.ts";
 
 /** Size of every message, both directions. */
 export const MESSAGE_BYTES = 32;
@@ -247,73 +248,30 @@ async function pipelinedOpsPerSecond(
   return Math.round(counted / (durationMs / 1000));
 }
 
+/** A running echo server with one per-message connection to it. */
+export interface RawUdsEcho extends AsyncDisposable {
+  /** One 32-byte round trip on the per-message connection. */
+  roundTrip(): Promise<void>;
+  /** The per-message connection. */
+  conn: Deno.Conn;
+  /** Opens another connection in `mode`. */
+  connect(mode: number): Promise<Deno.Conn>;
+}
+
 /**
- * Measures the raw Unix-socket floor: starts the echo server in a separate
- * Deno process, measures latency one message at a time, then throughput with
- * `concurrency` messages outstanding (per-message and batched), then stops
- * the server and removes its temporary directory.
+ * Starts the echo server in a separate Deno process and connects to it. Disposing closes the
+ * connections, stops the server and removes its temporary directory.
  *
  * Needs `--allow-run` (to start `Deno.execPath()`), and `--allow-read`,
  * `--allow-write` and `--allow-net` for the temporary socket.
- *
- * @param opts Iteration counts and durations; unset fields use the defaults.
- * @returns `{ p50_us, p99_us, ops_s_64, ops_s_64_batched, ... }`.
  */
-export async function measureRawUds(opts: RawUdsOptions = {}): Promise<RawUdsResult> {
-  const given = Object.entries(opts).filter(([, v]) => v !== undefined);
-  const o: BenchOptions = { ...DEFAULT_OPTIONS, ...Object.fromEntries(given) };
+export async function startRawUds(): Promise<RawUdsEcho> {
   const dir = await Deno.makeTempDir({ prefix: TEMP_PREFIX });
   const path = `${dir}/echo.sock`;
   const conns: Deno.Conn[] = [];
   let child: Deno.ChildProcess | undefined;
   let stdout: ReadableStreamDefaultReader<string> | undefined;
-  try {
-    child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--quiet",
-        "--no-config",
-        "--allow-read",
-        "--allow-write",
-        `--allow-net=unix:${path}`,
-        import.meta.url,
-        "--server",
-        path,
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    await waitReady(stdout, child.status);
-
-    const c = await connect(path, MODE_PER_MESSAGE);
-    conns.push(c);
-    const msg = new Uint8Array(MESSAGE_BYTES).map((_, i) => i);
-    const reply = new Uint8Array(MESSAGE_BYTES);
-    const roundTrip = async (): Promise<void> => {
-      await writeAll(c, msg);
-      if (!(await readFull(c, reply))) throw new Error("raw_uds: server closed the connection");
-    };
-    await roundTrip();
-    if (!reply.every((b, i) => b === msg[i])) throw new Error("raw_uds: echo mismatch");
-    const lat = await measureLatency(roundTrip, o);
-    const perMessage = await pipelinedOpsPerSecond(c, o, false);
-
-    const b = await connect(path, MODE_BATCHED);
-    conns.push(b);
-    const batched = await pipelinedOpsPerSecond(b, o, true);
-    return {
-      p50_us: lat.p50_us,
-      p99_us: lat.p99_us,
-      ops_s_64: perMessage,
-      ops_s_64_batched: batched,
-      p999_us: lat.p999_us,
-      mean_us: lat.mean_us,
-      iterations: lat.iterations,
-      concurrency: o.concurrency,
-    };
-  } finally {
+  const close = async () => {
     for (const conn of conns) {
       try {
         conn.close();
@@ -331,7 +289,74 @@ export async function measureRawUds(opts: RawUdsOptions = {}): Promise<RawUdsRes
     }
     await stdout?.cancel().catch(() => {});
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+  };
+  try {
+    const [command, args] = onCpu(SERVER_CPU, Deno.execPath(), [
+      "run",
+      "--quiet",
+      "--no-config",
+      "--allow-read",
+      "--allow-write",
+      `--allow-net=unix:${path}`,
+      import.meta.url,
+      "--server",
+      path,
+    ]);
+    child = new Deno.Command(command, {
+      args,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    stdout = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    await waitReady(stdout, child.status);
+    const open = async (mode: number) => {
+      const conn = await connect(path, mode);
+      conns.push(conn);
+      return conn;
+    };
+    const c = await open(MODE_PER_MESSAGE);
+    const msg = new Uint8Array(MESSAGE_BYTES).map((_, i) => i);
+    const reply = new Uint8Array(MESSAGE_BYTES);
+    const roundTrip = async (): Promise<void> => {
+      await writeAll(c, msg);
+      if (!(await readFull(c, reply))) throw new Error("raw_uds: server closed the connection");
+    };
+    await roundTrip();
+    if (!reply.every((b, i) => b === msg[i])) throw new Error("raw_uds: echo mismatch");
+    return { roundTrip, conn: c, connect: open, [Symbol.asyncDispose]: close };
+  } catch (e) {
+    await close();
+    throw e;
   }
+}
+
+/**
+ * Measures the raw Unix-socket floor: starts the echo server in a separate
+ * Deno process, measures latency one message at a time, then throughput with
+ * `concurrency` messages outstanding (per-message and batched), then stops
+ * the server and removes its temporary directory.
+ *
+ * @param opts Iteration counts and durations; unset fields use the defaults.
+ * @returns `{ p50_us, p99_us, ops_s_64, ops_s_64_batched, ... }`.
+ */
+export async function measureRawUds(opts: RawUdsOptions = {}): Promise<RawUdsResult> {
+  const given = Object.entries(opts).filter(([, v]) => v !== undefined);
+  const o: BenchOptions = { ...DEFAULT_OPTIONS, ...Object.fromEntries(given) };
+  await using echo = await startRawUds();
+  const lat = await measureLatency(echo.roundTrip, o);
+  const perMessage = await pipelinedOpsPerSecond(echo.conn, o, false);
+  const batched = await pipelinedOpsPerSecond(await echo.connect(MODE_BATCHED), o, true);
+  return {
+    p50_us: lat.p50_us,
+    p99_us: lat.p99_us,
+    ops_s_64: perMessage,
+    ops_s_64_batched: batched,
+    p999_us: lat.p999_us,
+    mean_us: lat.mean_us,
+    iterations: lat.iterations,
+    concurrency: o.concurrency,
+  };
 }
 
 if (import.meta.main) {

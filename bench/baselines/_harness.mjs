@@ -14,7 +14,7 @@
  * @module
  */
 
-import { fork } from "node:child_process";
+import { execFileSync, fork } from "node:child_process";
 import { basename } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -125,6 +125,15 @@ export function forkServer(scriptUrl, args = []) {
     stdio: ["ignore", "ignore", "inherit", "ipc"],
   });
   children.add(child);
+  // Like every contender of bench:rpc, the server runs on its own CPU when the Deno side asks.
+  const cpu = process.env.CELL_BENCH_SERVER_CPU;
+  if (cpu !== undefined && child.pid !== undefined) {
+    try {
+      execFileSync("taskset", ["-pc", cpu, String(child.pid)], { stdio: "ignore" });
+    } catch {
+      // No taskset: run unpinned, as the Deno side then does too.
+    }
+  }
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       reject(new Error(`server child not ready within ${READY_TIMEOUT_MS} ms`));
