@@ -171,14 +171,19 @@ export async function initHome(options: InitOptions): Promise<InitResult> {
   };
 }
 
-async function readConfig(path: string): Promise<NodeConfig | undefined> {
-  let text: string;
+/** The file's text, or `undefined` when it does not exist. */
+async function readIfExists(path: string): Promise<string | undefined> {
   try {
-    text = await Deno.readTextFile(path);
+    return await Deno.readTextFile(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return undefined;
     throw e;
   }
+}
+
+async function readConfig(path: string): Promise<NodeConfig | undefined> {
+  const text = await readIfExists(path);
+  if (text === undefined) return undefined;
   let parsed: Partial<NodeConfig>;
   try {
     parsed = JSON.parse(text);
@@ -192,13 +197,8 @@ async function readConfig(path: string): Promise<NodeConfig | undefined> {
 }
 
 async function readPrivateKey(path: string): Promise<CryptoKey | undefined> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
-  }
+  const text = await readIfExists(path);
+  if (text === undefined) return undefined;
   try {
     return await crypto.subtle.importKey(
       "pkcs8",

@@ -43,3 +43,6 @@ export const RESERVED_METHOD_NAMES: ReadonlySet<string> = new Set([
   "constructor",
   "inspect",
 ]);
+
+/** Name of the built-in method that returns the cell's schema. */
+export const SCHEMA_METHOD = "cell.schema";

@@ -7,13 +7,14 @@
  */
 import { CellError } from "./errors.ts";
 import type { Frame } from "./protocol.ts";
-import type {
-  Connection,
-  ConnectionHandlers,
-  DialOptions,
-  Listener,
-  ListenOptions,
-  Transport,
+import {
+  closedConnection,
+  type Connection,
+  type ConnectionHandlers,
+  type DialOptions,
+  type Listener,
+  type ListenOptions,
+  type Transport,
 } from "./transport.ts";
 
 const LISTENERS = new Map<string, (connection: Connection) => void>();
@@ -37,9 +38,7 @@ class InprocConnection implements Connection {
   }
 
   send(frame: Frame): void {
-    if (this.#closed) {
-      throw new CellError("UNAVAILABLE", "Connection is closed: reconnect to send more calls");
-    }
+    if (this.#closed) throw closedConnection();
     this.peer.#receive(frame);
   }
 

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { CellError } from "./errors.ts";
+import { CellError } from "./errors.ts";
 import type { Frame, MalformedFrame } from "./protocol.ts";
 
 /** What the owner of a connection is told. */
@@ -73,4 +73,9 @@ export interface Transport {
   ): Promise<Listener>;
   /** Connects to `address`; fails with `UNAVAILABLE` when nothing listens there. */
   dial(address: string, options?: DialOptions): Promise<Connection>;
+}
+
+/** The error `Connection.send` throws once the connection is closed. */
+export function closedConnection(): CellError {
+  return new CellError("UNAVAILABLE", "Connection is closed: reconnect to send more calls");
 }

@@ -17,13 +17,14 @@ import {
   isMalformed,
 } from "./protocol.ts";
 import { ensurePrivateDir } from "./home.ts";
-import type {
-  Connection,
-  ConnectionHandlers,
-  DialOptions,
-  Listener,
-  ListenOptions,
-  Transport,
+import {
+  closedConnection,
+  type Connection,
+  type ConnectionHandlers,
+  type DialOptions,
+  type Listener,
+  type ListenOptions,
+  type Transport,
 } from "./transport.ts";
 
 /** Longest socket path Linux accepts (`sun_path` is 108 bytes with its terminating NUL). */
@@ -75,9 +76,7 @@ class UdsConnection implements Connection {
   }
 
   send(frame: Frame): void {
-    if (this.#closed) {
-      throw new CellError("UNAVAILABLE", "Connection is closed: reconnect to send more calls");
-    }
+    if (this.#closed) throw closedConnection();
     const bytes = encodeFrame(frame, this.peerMaxFrame);
     if (this.#writing) {
       this.#queue.push(bytes);
