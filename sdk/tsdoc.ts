@@ -50,7 +50,8 @@ export async function indexDocs(
   fileName = "module.ts",
   into?: DocIndex,
 ): Promise<DocIndex> {
-  const ts: Ts = (await import("typescript")).default ?? await import("typescript");
+  // TypeScript is CommonJS: its API is the default export.
+  const ts = (await import("typescript")).default as Ts;
   const index: DocIndex = into ?? { proteins: new Map(), methods: new Map(), services: new Map() };
   const file = ts.createSourceFile(fileName, text, ts.ScriptTarget.Latest, true);
   const visit = (node: Node): void => {
