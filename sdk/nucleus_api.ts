@@ -1,0 +1,230 @@
+/**
+ * The nucleus's service definition: the contract between the nucleus cell (`@cell/nucleus`,
+ * which implements it), the SDK (which registers every served cell and discovers instances
+ * through it) and the `cell` CLI. It lives in the SDK so that none of them depends on the
+ * nucleus package.
+ *
+ * @module
+ */
+import { protein, t } from "./protein.ts";
+import { method, service } from "./service.ts";
+
+/** The nucleus's cell name; it serves on `$CELL_HOME/run/nucleus.sock`. */
+export const NUCLEUS_CELL = "nucleus";
+
+/** Heartbeat interval handed out with a lease unless the nucleus is told otherwise (ms). */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000;
+
+/** Heartbeats an instance may miss before it expires. */
+export const DEFAULT_MAX_MISSED_HEARTBEATS = 3;
+
+/** Where one instance can be reached. */
+export const InstanceEndpoint = protein("InstanceEndpoint", {
+  /** Transport name: `"uds"`, `"shm"`, `"quic"`, ... */
+  transport: t.string(),
+  /** Transport-specific address (a socket path for `uds`). */
+  address: t.string(),
+});
+
+/** Health of one instance as the nucleus sees it. */
+export const Health = t.enum("healthy", "unhealthy", "starting", "expired");
+
+/** One registered instance of a cell. */
+export const Instance = protein("Instance", {
+  /** The cell it is an instance of. */
+  cell: t.string(),
+  /** Host (node) id, from `cell init --node-id`. */
+  node_id: t.string(),
+  /** Unique per nucleus. */
+  instance_id: t.string(),
+  /** Where it can be reached, best first. */
+  endpoints: t.list(InstanceEndpoint),
+  /** Its process id. */
+  pid: t.u32(),
+  /** Free-form labels (version, zone, ...). */
+  metadata: t.map(t.string()),
+  /** Health from heartbeats: `starting` until the first heartbeat after registration. */
+  health: Health,
+  /** Milliseconds since the epoch of registration. */
+  registered_at_ms: t.u64(),
+  /** Milliseconds since the epoch of the last heartbeat. */
+  last_heartbeat_ms: t.u64(),
+  /** Calls in flight, as last reported by its heartbeat. */
+  in_flight: t.u32(),
+});
+
+/** Registration of an instance. */
+export const RegisterRequest = protein("RegisterRequest", {
+  cell: t.string(),
+  node_id: t.string(),
+  /** Chosen by the instance (e.g. from `CELL_INSTANCE_ID`), or left empty for the nucleus to pick. */
+  instance_id: t.optional(t.string()),
+  endpoints: t.list(InstanceEndpoint),
+  pid: t.u32(),
+  metadata: t.optional(t.map(t.string())),
+});
+
+/** What registration grants: heartbeat with `lease_id` every `heartbeat_interval_ms`. */
+export const Lease = protein("Lease", {
+  lease_id: t.string(),
+  instance_id: t.string(),
+  heartbeat_interval_ms: t.u32(),
+  /** The instance expires after this many intervals without a heartbeat. */
+  max_missed: t.u32(),
+});
+
+export const HeartbeatRequest = protein("HeartbeatRequest", {
+  lease_id: t.string(),
+  /** `false` reports the instance unhealthy while it keeps its lease. */
+  healthy: t.optional(t.bool()),
+  in_flight: t.optional(t.u32()),
+});
+
+export const HeartbeatResponse = protein("HeartbeatResponse", {
+  heartbeat_interval_ms: t.u32(),
+});
+
+export const LeaseRequest = protein("LeaseRequest", { lease_id: t.string() });
+
+export const Empty = protein("Empty", {});
+
+export const DiscoverRequest = protein("DiscoverRequest", {
+  cell: t.string(),
+  /** Include unhealthy, starting and expired instances too. */
+  all: t.optional(t.bool()),
+});
+
+export const Instances = protein("Instances", {
+  /** Registry version when this answer was made; pass it to `watch`. */
+  version: t.u64(),
+  instances: t.list(Instance),
+});
+
+/** A blocking query, like Consul's: answers as soon as the registry version passes `since`. */
+export const WatchRequest = protein("WatchRequest", {
+  /** A cell name, or empty for every cell. */
+  cell: t.string(),
+  since: t.u64(),
+  /** Longest wait before answering with the unchanged state (ms, capped by the call's deadline). */
+  wait_ms: t.optional(t.u32()),
+});
+
+export const CellHealth = protein("CellHealth", {
+  cell: t.string(),
+  healthy: t.u32(),
+  unhealthy: t.u32(),
+  /** Instances wanted by a deployment (0 when the cell is not deployed by this nucleus). */
+  desired: t.u32(),
+  status: t.enum("healthy", "degraded", "down"),
+});
+
+export const HostHealth = protein("HostHealth", {
+  node_id: t.string(),
+  cells: t.u32(),
+  instances: t.u32(),
+  healthy: t.u32(),
+  status: t.enum("healthy", "degraded", "down"),
+});
+
+export const HealthReport = protein("HealthReport", {
+  status: t.enum("healthy", "degraded", "down"),
+  cells: t.list(CellHealth),
+  hosts: t.list(HostHealth),
+});
+
+export const TopologyHost = protein("TopologyHost", {
+  node_id: t.string(),
+  instances: t.list(Instance),
+});
+
+export const Topology = protein("Topology", {
+  /** This nucleus's node id. */
+  node_id: t.string(),
+  hosts: t.list(TopologyHost),
+});
+
+export const DeployRequest = protein("DeployRequest", {
+  cell: t.string(),
+  /** Path (absolute, or relative to the nucleus's working directory) or URL of the main module. */
+  module: t.string(),
+  instances: t.u32(),
+  /** `false` runs without bubblewrap (development). */
+  sandbox: t.optional(t.bool()),
+  /** Extra arguments for the module. */
+  args: t.optional(t.list(t.string())),
+});
+
+export const InstanceStatus = protein("InstanceStatus", {
+  instance_id: t.string(),
+  pid: t.u32(),
+  state: t.enum("starting", "running", "backoff", "stopped", "failed"),
+  restarts: t.u32(),
+  /** Exit code of the last exit, if it exited. */
+  last_exit_code: t.optional(t.i32()),
+  /** Why it last stopped or failed, in words. */
+  last_error: t.optional(t.string()),
+});
+
+export const Deployment = protein("Deployment", {
+  cell: t.string(),
+  module: t.string(),
+  instances: t.u32(),
+  /** `"bwrap"` or `"none"`: what the instances actually run in. */
+  sandbox: t.string(),
+  /** Deno permission flags the instances run with. */
+  permissions: t.list(t.string()),
+  status: t.list(InstanceStatus),
+});
+
+export const Deployments = protein("Deployments", { deployments: t.list(Deployment) });
+
+export const ScaleRequest = protein("ScaleRequest", { cell: t.string(), instances: t.u32() });
+
+export const CellRequest = protein("CellRequest", { cell: t.string() });
+
+export const LogsRequest = protein("LogsRequest", {
+  cell: t.string(),
+  instance_id: t.optional(t.string()),
+  /** Last lines to return. */
+  tail: t.optional(t.u32()),
+});
+
+export const LogLine = protein("LogLine", {
+  instance_id: t.string(),
+  stream: t.enum("stdout", "stderr"),
+  at_ms: t.u64(),
+  line: t.string(),
+});
+
+export const Logs = protein("Logs", { lines: t.list(LogLine) });
+
+/** The one-per-host manager: registry, discovery, health and the lifecycle of cell processes. */
+export const Nucleus = service({
+  /** Registers an instance and grants it a lease. */
+  register: method(RegisterRequest, Lease),
+  /** Keeps a lease alive; `NOT_FOUND` for an unknown or expired lease (register again). */
+  heartbeat: method(HeartbeatRequest, HeartbeatResponse, { idempotent: true }),
+  /** Removes an instance. */
+  deregister: method(LeaseRequest, Empty, { idempotent: true }),
+  /** Healthy instances of a cell (all of them with `all`). */
+  discover: method(DiscoverRequest, Instances, { idempotent: true }),
+  /** Waits until the registry changes past `since`, then answers like `discover`. */
+  watch: method(WatchRequest, Instances, { idempotent: true }),
+  /** Health per cell and per host. */
+  health: method(Empty, HealthReport, { idempotent: true }),
+  /** Every host and its instances. */
+  topology: method(Empty, Topology, { idempotent: true }),
+  /** Starts `instances` supervised processes of a cell module. */
+  deploy: method(DeployRequest, Deployment),
+  /** Changes how many instances a deployed cell runs. */
+  scale: method(ScaleRequest, Deployment),
+  /** Stops a deployed cell and forgets its deployment. */
+  stop: method(CellRequest, Deployment),
+  /** Deployments and the state of their processes. */
+  deployments: method(Empty, Deployments, { idempotent: true }),
+  /** Captured stdout/stderr of a deployed cell's instances. */
+  logs: method(LogsRequest, Logs, { idempotent: true }),
+});
+
+/** The nucleus service's type, for clients that import only types. */
+export type Nucleus = typeof Nucleus;
