@@ -1,0 +1,295 @@
+/**
+ * The ring logic in JavaScript, over a segment mapped into this process: the hot path of the
+ * transport runs here with `Atomics` loads and stores on the mapping, without any FFI call.
+ * The layout is the one of `include/cell_ring.h` (see docs/ring.md): head and tail are u32
+ * counters that only count up (modulo 2^32), each on its own cache line; a record is a
+ * little-endian u32 header (length, plus {@linkcode RING_MORE} when the message continues in
+ * the next record) and its bytes, padded to 8; {@linkcode RING_PAD} skips to the start.
+ *
+ * Each side keeps its own counter privately and only publishes it: a hostile peer that
+ * scribbles over the segment can make the reader see garbage, never read outside the ring.
+ *
+ * @module
+ */
+
+/** Bytes before the first ring. */
+export const RING_HEADER_BYTES = 512;
+/** Magic number at offset 0 of a segment ("CRNG"). */
+export const RING_MAGIC = 0x474e5243;
+/** Version of the segment layout. */
+export const RING_VERSION = 1;
+/** Header flag: the message continues in the next record. */
+export const RING_MORE = 0x80000000;
+/** Header value: skip to the start of the ring. */
+export const RING_PAD = 0xffffffff;
+/** Byte offset of the futex word that side `side` (0 client, 1 server) sleeps on. */
+export const sleepOffset = (side: number): number => 64 + 64 * side;
+/** Byte offset of side `side`'s closed flag. */
+export const closedOffset = (side: number): number => 64 + 64 * side + 4;
+const tailOffset = (ring: number) => 192 + 128 * ring;
+const headOffset = (ring: number) => 256 + 128 * ring;
+
+/** Bytes of a segment holding two rings of `capacity` bytes. */
+export function segmentBytes(capacity: number): number {
+  return RING_HEADER_BYTES + 2 * capacity;
+}
+
+/** Largest record body in a ring of `capacity` bytes. */
+export function maxRecord(capacity: number): number {
+  return capacity / 4;
+}
+
+/** True for a capacity the layout allows: a power of two from 4 KiB to 1 GiB. */
+export function validCapacity(capacity: number): boolean {
+  return Number.isInteger(capacity) && capacity >= 4096 && capacity <= 2 ** 30 &&
+    (capacity & (capacity - 1)) === 0;
+}
+
+/**
+ * The segment or a record in it is not what the layout allows: the peer is broken or hostile.
+ *
+ * @example
+ * ```ts
+ * import { checkSegment, RingCorruptError } from "@cell/ring";
+ * let error: unknown;
+ * try {
+ *   checkSegment(new ArrayBuffer(4608));
+ * } catch (e) {
+ *   error = e;
+ * }
+ * console.assert(error instanceof RingCorruptError);
+ * ```
+ */
+export class RingCorruptError extends Error {
+  override name = "RingCorruptError";
+}
+
+/**
+ * Writes the header of a zeroed segment of two rings of `capacity` bytes.
+ *
+ * @example
+ * ```ts
+ * import { initSegment, RingReader, RingWriter, segmentBytes } from "@cell/ring";
+ * const buffer = new ArrayBuffer(segmentBytes(4096));
+ * initSegment(buffer, 4096);
+ * const writer = new RingWriter(buffer, 0), reader = new RingReader(buffer, 0);
+ * console.assert(writer.write(new Uint8Array([1, 2, 3]), false));
+ * console.assert(reader.next()?.length === 3);
+ * ```
+ */
+export function initSegment(buffer: ArrayBuffer, capacity: number, creator = 0): void {
+  if (!validCapacity(capacity)) throw new RangeError(`Invalid ring capacity ${capacity}`);
+  const u32 = new Uint32Array(buffer, 0, RING_HEADER_BYTES / 4);
+  u32[1] = RING_VERSION;
+  u32[2] = capacity;
+  u32[3] = creator;
+  Atomics.store(u32, 0, RING_MAGIC);
+}
+
+/** The capacity of a segment's rings, after checking its header; throws `RingCorruptError`. */
+export function checkSegment(buffer: ArrayBuffer): number {
+  const u32 = new Uint32Array(buffer, 0, RING_HEADER_BYTES / 4);
+  const capacity = u32[2]!;
+  if (
+    Atomics.load(u32, 0) !== RING_MAGIC || u32[1] !== RING_VERSION || !validCapacity(capacity) ||
+    segmentBytes(capacity) !== buffer.byteLength
+  ) {
+    throw new RingCorruptError("Segment header is not a version 1 ring segment of that size");
+  }
+  return capacity;
+}
+
+abstract class RingEnd {
+  protected readonly u32: Uint32Array;
+  protected readonly u8: Uint8Array;
+  protected readonly data: number;
+  protected readonly headIndex: number;
+  protected readonly tailIndex: number;
+  /** Bytes of data in the ring. */
+  readonly capacity: number;
+  /** Largest record body. */
+  readonly maxRecord: number;
+
+  constructor(buffer: ArrayBuffer, ring: 0 | 1) {
+    this.capacity = checkSegment(buffer);
+    this.maxRecord = maxRecord(this.capacity);
+    this.u32 = new Uint32Array(buffer);
+    this.u8 = new Uint8Array(buffer);
+    this.data = RING_HEADER_BYTES + this.capacity * ring;
+    this.headIndex = headOffset(ring) / 4;
+    this.tailIndex = tailOffset(ring) / 4;
+  }
+}
+
+/**
+ * The producing end of one ring. Only one writer may exist per ring.
+ *
+ * @example
+ * ```ts
+ * import { initSegment, RingWriter, segmentBytes } from "@cell/ring";
+ * const buffer = new ArrayBuffer(segmentBytes(4096));
+ * initSegment(buffer, 4096);
+ * const writer = new RingWriter(buffer, 0);
+ * for (let i = 0; i < 10; i++) writer.write(new Uint8Array(32), false, false);
+ * writer.publish(); // One store for the batch.
+ * console.assert(writer.free() === 4096 - 10 * 40);
+ * ```
+ */
+export class RingWriter extends RingEnd {
+  #tail: number;
+  /** The reader's head when last loaded: reloaded only when it seems too full. */
+  #head: number;
+
+  constructor(buffer: ArrayBuffer, ring: 0 | 1) {
+    super(buffer, ring);
+    this.#tail = Atomics.load(this.u32, this.tailIndex);
+    this.#head = this.#tail;
+  }
+
+  #loadHead(): number {
+    const head = Atomics.load(this.u32, this.headIndex);
+    const used = (this.#tail - head) >>> 0;
+    if (used > this.capacity) {
+      throw new RingCorruptError(`Ring head is ${used} bytes behind the tail, over the capacity`);
+    }
+    this.#head = head;
+    return used;
+  }
+
+  /** Bytes free for records now; throws `RingCorruptError` when the reader's head is impossible. */
+  free(): number {
+    return this.capacity - this.#loadHead();
+  }
+
+  /**
+   * Appends `bytes` as one record (flagged {@linkcode RING_MORE} when `more`). Returns false,
+   * writing nothing, when the ring has no room for it now; throws a `RangeError` for a body
+   * over {@linkcode RingWriter.maxRecord}. With `publish` false the record stays invisible to
+   * the reader until {@linkcode RingWriter.publish}: a batch then costs one atomic store.
+   */
+  write(bytes: Uint8Array, more: boolean, publish = true): boolean {
+    const len = bytes.length;
+    if (len > this.maxRecord) throw new RangeError(`Record of ${len} bytes exceeds the maximum`);
+    const capacity = this.capacity;
+    const tail = this.#tail;
+    const pos = tail & (capacity - 1);
+    const need = (len + 11) & ~7;
+    const skip = pos + need > capacity ? capacity - pos : 0;
+    if (((tail - this.#head) >>> 0) + skip + need > capacity) {
+      if (this.#loadHead() + skip + need > capacity) return false;
+    }
+    let at = this.data + pos;
+    const u32 = this.u32;
+    if (skip !== 0) {
+      u32[at >>> 2] = RING_PAD;
+      at = this.data;
+    }
+    u32[at >>> 2] = more ? (len | RING_MORE) >>> 0 : len;
+    this.u8.set(bytes, at + 4);
+    this.#tail = (tail + skip + need) >>> 0;
+    if (publish) Atomics.store(u32, this.tailIndex, this.#tail);
+    return true;
+  }
+
+  /** Makes every record written so far visible to the reader. */
+  publish(): void {
+    Atomics.store(this.u32, this.tailIndex, this.#tail);
+  }
+}
+
+/**
+ * The consuming end of one ring. Only one reader may exist per ring.
+ *
+ * @example
+ * ```ts
+ * import { initSegment, RingReader, RingWriter, segmentBytes } from "@cell/ring";
+ * const buffer = new ArrayBuffer(segmentBytes(4096));
+ * initSegment(buffer, 4096);
+ * new RingWriter(buffer, 1).write(new Uint8Array([7]), false);
+ * const reader = new RingReader(buffer, 1);
+ * const at = reader.nextOffset();
+ * console.assert(reader.bytes[at] === 7 && reader.length === 1);
+ * reader.release();
+ * ```
+ */
+export class RingReader extends RingEnd {
+  #head: number;
+  #read: number;
+  /** The writer's tail when last loaded: reloaded only when everything up to it was read. */
+  #tail: number;
+  /** True when the last record returned by {@linkcode RingReader.next} has more to follow. */
+  more = false;
+  /** Length of the record last returned by {@linkcode RingReader.nextOffset}. */
+  length = 0;
+
+  constructor(buffer: ArrayBuffer, ring: 0 | 1) {
+    super(buffer, ring);
+    this.#head = this.#read = this.#tail = Atomics.load(this.u32, this.headIndex);
+  }
+
+  /** True when a record is waiting. */
+  ready(): boolean {
+    return this.#read !== this.#tail || Atomics.load(this.u32, this.tailIndex) !== this.#read;
+  }
+
+  /**
+   * The next record's bytes, a view into the ring valid until {@linkcode RingReader.release},
+   * or `null` when the ring is empty. Throws `RingCorruptError` for a tail or header that the
+   * layout does not allow; nothing outside the ring is read then.
+   */
+  next(): Uint8Array | null {
+    const at = this.nextOffset();
+    return at < 0 ? null : this.u8.subarray(at, at + this.length);
+  }
+
+  /**
+   * Like {@linkcode RingReader.next} without allocating a view: the offset of the next
+   * record's bytes in {@linkcode RingReader.bytes} (its length in
+   * {@linkcode RingReader.length}), or -1 when the ring is empty.
+   */
+  nextOffset(): number {
+    const capacity = this.capacity;
+    for (;;) {
+      let avail = (this.#tail - this.#read) >>> 0;
+      if (avail === 0) {
+        this.#tail = Atomics.load(this.u32, this.tailIndex);
+        avail = (this.#tail - this.#read) >>> 0;
+        if (avail === 0) return -1;
+      }
+      if (avail > capacity || (avail & 7) !== 0) {
+        throw new RingCorruptError(`Ring tail is ${avail} bytes ahead of the head`);
+      }
+      const pos = this.#read & (capacity - 1);
+      const header = this.u32[(this.data + pos) >>> 2]!;
+      if (header === RING_PAD) {
+        const skip = capacity - pos;
+        if (skip > avail) throw new RingCorruptError("Ring padding runs past the tail");
+        this.#read = (this.#read + skip) >>> 0;
+        continue;
+      }
+      const len = header & 0x7fffffff;
+      const need = (len + 11) & ~7;
+      if (len > this.maxRecord || need > avail || pos + need > capacity) {
+        throw new RingCorruptError(
+          `Ring record of ${len} bytes at offset ${pos} does not fit the ${avail} bytes written`,
+        );
+      }
+      this.more = header !== len;
+      this.length = len;
+      this.#read = (this.#read + need) >>> 0;
+      return this.data + pos + 4;
+    }
+  }
+
+  /** The whole segment, for {@linkcode RingReader.nextOffset}. */
+  get bytes(): Uint8Array {
+    return this.u8;
+  }
+
+  /** Gives the space of every record returned so far back to the writer. */
+  release(): void {
+    if (this.#head === this.#read) return;
+    this.#head = this.#read;
+    Atomics.store(this.u32, this.headIndex, this.#head);
+  }
+}
