@@ -9,7 +9,13 @@
  * - `raw_uds`: the floor, a raw Deno Unix-socket ping-pong of 32-byte messages;
  * - `moleculer_local`, `moleculer_tcp`: Moleculer 0.15 in-process, and two brokers over its
  *   TCP transporter (Node);
- * - `grpc_js`: `@grpc/grpc-js` unary (Node).
+ * - `grpc_js`: `@grpc/grpc-js` unary (Node);
+ * - `shm`: Cell over the shared-memory ring to a server process (`shm.ts`: latency, ops/s with
+ *   64 in flight, and `idle_wake_us`, the first call after both sides parked);
+ * - `shm_raw`: the ring's floor, 32-byte records one way (`shm_raw.ts`).
+ *
+ * `uds` is kept on Unix sockets (`CELL_SHM=0` for this process and the servers it starts,
+ * since `connect()` would otherwise prefer the ring); `shm` names the ring explicitly.
  *
  * Every client runs on CPU 0 and every server on CPU 1 (see `_cpus.ts`). The `p50_us`/`p99_us`
  * of `uds` and `raw_uds` come from a phase where both are timed side by side in 200 alternating
@@ -26,9 +32,12 @@ import { DEFAULT_OPTIONS, jsonLine, measurePairedLatency, parseBenchOptions } fr
 import { measureInproc, measureUds, startUdsGreeter } from "./cell_rpc.ts";
 import { measureRawUds, startRawUds } from "./raw_uds.ts";
 import { runNodeBaseline } from "./baselines.ts";
+import { measureShm } from "./shm.ts";
+import { measureShmRaw } from "./shm_raw.ts";
 import { canPin, CLIENT_CPU, pinSelf, SERVER_CPU } from "./_cpus.ts";
 
 await pinSelf();
+Deno.env.set("CELL_SHM", "0");
 
 type Result = Record<string, number>;
 
@@ -48,6 +57,8 @@ const contenders: [string, () => Promise<Result>][] = [
   ["moleculer_local", () => runNodeBaseline("moleculer_local.mjs", passThrough)],
   ["moleculer_tcp", () => runNodeBaseline("moleculer_tcp.mjs", passThrough)],
   ["grpc_js", () => runNodeBaseline("grpc_js.mjs", passThrough)],
+  ["shm", () => measureShm(opts)],
+  ["shm_raw", () => measureShmRaw(opts)],
 ];
 
 const results: Record<string, Result> = {};
@@ -87,7 +98,7 @@ for (const [name, run] of contenders) {
   );
 }
 
-/** The goals of issue #2, evaluated on this run's numbers. */
+/** The goals of issues #2 and #3, evaluated on this run's numbers. */
 function checks(r: Record<string, Result>): Record<string, number | boolean> {
   const out: Record<string, number | boolean> = {};
   const ratio = (a?: number, b?: number) => a && b ? Math.round((a / b) * 100) / 100 : NaN;
@@ -104,6 +115,19 @@ function checks(r: Record<string, Result>): Record<string, number | boolean> {
     out.inproc_at_least_moleculer_local = out.inproc_vs_moleculer_local >= 1;
   }
   if (r.uds && r.grpc_js) out.uds_ops_vs_grpc_js = ratio(r.uds.ops_s_64, r.grpc_js.ops_s_64);
+  // Issue #3: the shared-memory ring.
+  if (r.shm) {
+    out.shm_p50_at_most_1_5_us = r.shm.p50_us! <= 1.5;
+    out.shm_p99_at_most_10_us = r.shm.p99_us! <= 10;
+    out.shm_ops_at_least_1_5m = r.shm.ops_s_64! >= 1_500_000;
+  }
+  if (r.shm && r.uds) {
+    out.uds_p50_vs_shm = ratio(r.uds.p50_us, r.shm.p50_us);
+    out.shm_p50_at_least_20x_below_uds = out.uds_p50_vs_shm >= 20;
+  }
+  if (r.shm_raw) {
+    out.shm_raw_batched_at_least_20m = r.shm_raw.one_way_msgs_s_batched! >= 20_000_000;
+  }
   return out;
 }
 

@@ -22,6 +22,9 @@ import { type Context, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./_common.ts";
 import { type CliIo, denoIo } from "./io.ts";
 import { registerCall } from "./call.ts";
 import { registerInit } from "./init.ts";
+import { registerLifecycle } from "./lifecycle.ts";
+import { registerNucleus } from "./nucleus.ts";
+import { registerRegistryCommands } from "./registry.ts";
 import { registerPing } from "./ping.ts";
 import { registerSchema } from "./schema.ts";
 import { VERSION } from "./version.ts";
@@ -99,6 +102,9 @@ function createProgram(ctx: Context): Command {
   registerCall(program, ctx);
   registerSchema(program, ctx);
   registerPing(program, ctx);
+  registerNucleus(program, ctx);
+  registerLifecycle(program, ctx);
+  registerRegistryCommands(program, ctx);
   return program;
 }
 

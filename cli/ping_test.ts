@@ -11,7 +11,7 @@ Deno.test("cell ping prints one round-trip time per ping and a summary", async (
   const lines = stdout.trimEnd().split("\n");
   assert.equal(lines.length, 4);
   for (const line of lines.slice(0, 3)) {
-    assert.match(line, /^pong from ping-human \(.*ping-human\.sock\): time=\d+\.\d{3} ms$/);
+    assert.match(line, /^pong from ping-human \(.*ping-human\.(sock|ring)\): time=\d+\.\d{3} ms$/);
   }
   assert.match(lines[3]!, /^3 pings: min \d+\.\d{3} ms, avg \d+\.\d{3} ms, max \d+\.\d{3} ms$/);
 });

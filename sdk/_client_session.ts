@@ -193,3 +193,19 @@ export class Session {
     );
   }
 }
+
+/** Waits for the server's HELLO on `session`, failing with `UNAVAILABLE` after `timeoutMs`. */
+export async function greeted(session: Session, timeoutMs: number, what: string): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) =>
+    timer = setTimeout(() =>
+      reject(
+        new CellError("UNAVAILABLE", `${what} did not answer HELLO within ${timeoutMs} ms`),
+      ), timeoutMs)
+  );
+  try {
+    await Promise.race([session.greeted, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -5,26 +5,22 @@
  *
  * Every call has a deadline, can be cancelled with an `AbortSignal` (the server's handler sees
  * its signal abort), shares one connection with every other call in flight, and is retried on
- * `UNAVAILABLE` only where that is safe.
+ * `UNAVAILABLE` only where that is safe. When the nucleus knows several instances of the cell,
+ * calls are spread over them (`balance`), the client follows instances as they come and go,
+ * and a retry goes to another instance than the one that failed.
  *
  * @module
  */
 import { CellError } from "./errors.ts";
-import type { RequestFrame } from "./protocol.ts";
-import { DEFAULT_MAX_FRAME, FrameKind } from "./protocol.ts";
-import type { Methods, RequestOf, ResponseOf, Service } from "./service.ts";
+import type { RequestOf, ResponseOf, Service } from "./service.ts";
 import type { CellSchema } from "./schema.ts";
-import { schemaOf } from "./schema.ts";
 import type { Transport } from "./transport.ts";
-import { inprocTransport } from "./inproc.ts";
-import { udsTransport } from "./uds.ts";
-import { socketPath } from "./home.ts";
-import { AGENT, checkCellName, RESERVED_METHOD_NAMES, SCHEMA_METHOD } from "./_names.ts";
-import { Pending, Session, UNPROCESSED, unprocessed } from "./_client_session.ts";
-import { DeadlineTimer } from "./_deadlines.ts";
+import { checkCellName, RESERVED_METHOD_NAMES, SCHEMA_METHOD } from "./_names.ts";
+import { ClientCore } from "./_client_core.ts";
+import type { Balance } from "./_balancer.ts";
 
-/** Deadline of a call when neither the client nor the call sets one: 10 seconds. */
-export const DEFAULT_TIMEOUT_MS = 10_000;
+export { DEFAULT_TIMEOUT_MS } from "./_client_core.ts";
+export type { Balance } from "./_balancer.ts";
 
 /** Options of one call. */
 export interface CallOptions {
@@ -68,10 +64,18 @@ export interface ConnectOptions<S extends Service = Service> {
    */
   connectTimeoutMs?: number;
   /**
-   * Attempts of a retryable call, the first included.
-   * @default {3}
+   * Attempts of a retryable call, the first included. Retries go to another instance when the
+   * cell has several.
+   * @default {"3, or the number of instances + 2 when there are more than one"}
    */
   maxAttempts?: number;
+  /**
+   * How calls are spread over the instances of a cell that the nucleus knows:
+   * `"least-outstanding"` sends each call to the instance with the fewest calls in flight from
+   * this client (ties take turns), `"round-robin"` takes turns.
+   * @default {"least-outstanding"}
+   */
+  balance?: Balance;
   /** Metadata sent with every call. */
   metadata?: Record<string, string>;
   /** How this client introduces itself to servers (shown to handlers as `peer.id`). */
@@ -116,6 +120,8 @@ export interface ClientInfo {
   readonly transport: string;
   /** Address in use. */
   readonly address: string;
+  /** The nucleus's id of the instance in use (the last one called), when it was discovered. */
+  readonly instance?: string;
   /** Schema hash the server announced, once connected. */
   readonly schemaHash: string | undefined;
 }
@@ -135,299 +141,6 @@ export type DynamicClient =
   & Record<string, (request: unknown, options?: CallOptions) => Promise<unknown>>
   & ClientHelpers
   & { readonly $methods: readonly string[] };
-
-const NO_OPTIONS: CallOptions = Object.freeze({});
-
-interface Target {
-  transport: Transport;
-  address: string;
-}
-
-function resolveTarget(name: string, options: ConnectOptions): Target {
-  const named = options.transport;
-  const transport = typeof named === "object"
-    ? named
-    : named === "inproc"
-    ? inprocTransport
-    : named === "uds"
-    ? udsTransport
-    : undefined;
-  if (options.address !== undefined) {
-    return { transport: transport ?? udsTransport, address: options.address };
-  }
-  if (transport === inprocTransport || (!transport && inprocTransport.has(name))) {
-    return { transport: inprocTransport, address: name };
-  }
-  return { transport: transport ?? udsTransport, address: socketPath(name, options.home) };
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new CellError("CANCELLED", "The call was cancelled"));
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-/** The machinery behind every client proxy. */
-class ClientCore {
-  readonly cell: string;
-  readonly target: Target;
-  readonly #options: ConnectOptions;
-  readonly #idempotent: ReadonlySet<string>;
-  readonly #expectedHash: string | undefined;
-  #session: Session | undefined;
-  readonly #sessions = new Set<Session>();
-  #connecting: Promise<Session> | undefined;
-  #closed = false;
-  readonly #deadlines = new DeadlineTimer((now) => this.#sweep(now));
-
-  constructor(cell: string, options: ConnectOptions) {
-    this.cell = cell;
-    this.#options = options;
-    this.target = resolveTarget(cell, options);
-    const methods: Methods = options.service?.methods ?? {};
-    this.#idempotent = new Set(Object.keys(methods).filter((m) => methods[m]!.idempotent));
-    this.#expectedHash = options.schemaHash ??
-      (options.service ? schemaOf(cell, options.service).hash : undefined);
-  }
-
-  get info(): ClientInfo {
-    return {
-      cell: this.cell,
-      transport: this.target.transport.name,
-      address: this.target.address,
-      schemaHash: this.#session?.hello?.schema_hash,
-    };
-  }
-
-  session(): Promise<Session> {
-    if (this.#session && !this.#session.conn.closed && !this.#session.draining) {
-      return Promise.resolve(this.#session);
-    }
-    if (this.#closed) {
-      return Promise.reject(new CellError("CANCELLED", `Client of '${this.cell}' is closed`));
-    }
-    return this.#connecting ??= this.#dial().finally(() => this.#connecting = undefined);
-  }
-
-  async #dial(): Promise<Session> {
-    const timeoutMs = this.#options.connectTimeoutMs ?? 5000;
-    const signal = AbortSignal.timeout(timeoutMs);
-    const conn = await this.target.transport.dial(this.target.address, {
-      signal,
-      maxFrame: this.#options.maxFrame ?? DEFAULT_MAX_FRAME,
-    });
-    const session = new Session(conn, {
-      max_frame: this.#options.maxFrame ?? DEFAULT_MAX_FRAME,
-      agent: AGENT,
-      ...(this.#options.peer === undefined ? {} : { peer: this.#options.peer }),
-      ...(this.#expectedHash === undefined ? {} : { schema_hash: this.#expectedHash }),
-    }, (gone, closed) => {
-      if (this.#session === gone) this.#session = undefined;
-      if (closed) this.#sessions.delete(gone);
-    });
-    this.#sessions.add(session);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) =>
-      timer = setTimeout(() =>
-        reject(
-          new CellError(
-            "UNAVAILABLE",
-            `'${this.cell}' at ${this.target.address} did not answer HELLO within ${timeoutMs} ms`,
-          ),
-        ), timeoutMs)
-    );
-    try {
-      await Promise.race([session.greeted, timeout]);
-    } catch (e) {
-      conn.close();
-      throw e;
-    } finally {
-      clearTimeout(timer);
-    }
-    const hash = session.hello?.schema_hash;
-    if (this.#options.strict && this.#expectedHash && hash !== this.#expectedHash) {
-      conn.close();
-      throw new CellError(
-        "FAILED_PRECONDITION",
-        `'${this.cell}' serves schema ${hash}, not the expected ${this.#expectedHash}: ` +
-          "regenerate or update the client, or connect without strict",
-      );
-    }
-    if (this.#closed) {
-      conn.close();
-      throw new CellError("CANCELLED", `Client of '${this.cell}' is closed`);
-    }
-    this.#session = session;
-    return session;
-  }
-
-  call(method: string, payload: unknown, options: CallOptions = NO_OPTIONS): Promise<unknown> {
-    const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const deadline = Date.now() + timeoutMs;
-    // The common case, connected and not cancelled, without an extra promise or closure layer:
-    // retries are only set up once an attempt fails.
-    return new Promise((resolve, reject) => {
-      const fail = (error: CellError) => {
-        if (!this.#retryable(error, method, options, deadline)) return reject(error);
-        this.#retry(error, method, payload, deadline, options).then(resolve, reject);
-      };
-      const session = this.#session;
-      if (session && !session.conn.closed && !session.draining && !options.signal?.aborted) {
-        this.#send(session, method, payload, deadline, timeoutMs, options, resolve, fail);
-      } else {
-        this.#attempt(method, payload, deadline, options).then(resolve, (e) => fail(e));
-      }
-    });
-  }
-
-  #retryable(error: CellError, method: string, options: CallOptions, deadline: number): boolean {
-    return error.code === "UNAVAILABLE" && !this.#closed && Date.now() < deadline &&
-      (this.#options.maxAttempts ?? 3) > 1 &&
-      ((options.idempotent ?? this.#idempotent.has(method)) || UNPROCESSED.has(error));
-  }
-
-  async #retry(
-    first: CellError,
-    method: string,
-    payload: unknown,
-    deadline: number,
-    options: CallOptions,
-  ): Promise<unknown> {
-    const maxAttempts = this.#options.maxAttempts ?? 3;
-    let error = first;
-    for (let attempt = 1;; attempt++) {
-      const backoff = Math.min(1000, 25 * 2 ** (attempt - 1)) * (0.5 + Math.random() / 2);
-      if (
-        attempt >= maxAttempts || !this.#retryable(error, method, options, deadline) ||
-        Date.now() + backoff >= deadline
-      ) {
-        throw error;
-      }
-      await sleep(backoff, options.signal);
-      try {
-        return await this.#attempt(method, payload, deadline, options);
-      } catch (e) {
-        error = CellError.from(e);
-      }
-    }
-  }
-
-  /** One attempt, connecting first if needed. */
-  #attempt(
-    method: string,
-    payload: unknown,
-    deadline: number,
-    options: CallOptions,
-  ): Promise<unknown> {
-    if (options.signal?.aborted) {
-      return Promise.reject(
-        new CellError("CANCELLED", `Call '${method}' was cancelled before it was sent`),
-      );
-    }
-    // A call whose connection could not even be made was certainly not processed.
-    return this.session().then(
-      (s) =>
-        new Promise((resolve, reject) =>
-          this.#send(s, method, payload, deadline, deadline - Date.now(), options, resolve, reject)
-        ),
-      (e) => {
-        const error = CellError.from(e);
-        throw error.code === "UNAVAILABLE" ? unprocessed(error) : error;
-      },
-    );
-  }
-
-  #send(
-    session: Session,
-    method: string,
-    payload: unknown,
-    deadline: number,
-    remaining: number,
-    options: CallOptions,
-    resolve: (value: unknown) => void,
-    reject: (error: CellError) => void,
-  ): void {
-    if (remaining <= 0) {
-      return reject(
-        new CellError("DEADLINE_EXCEEDED", `Call '${method}' ran out of time before it was sent`),
-      );
-    }
-    const id = session.nextId();
-    const pending = new Pending(session, id, deadline, method, resolve, reject);
-    session.pending.set(id, pending);
-    if (options.signal) pending.watch(options.signal);
-    this.#deadlines.watch(deadline);
-    const frame: RequestFrame = {
-      kind: FrameKind.REQUEST,
-      id,
-      method,
-      payload,
-      timeoutMs: Math.ceil(remaining),
-    };
-    if (options.metadata || this.#options.metadata) {
-      frame.metadata = { ...this.#options.metadata, ...options.metadata };
-    }
-    try {
-      session.conn.send(frame);
-    } catch (e) {
-      session.pending.delete(id);
-      const error = CellError.from(e);
-      pending.reject(error.code === "UNAVAILABLE" ? unprocessed(error) : error);
-    }
-  }
-
-  #sweep(now: number): number {
-    let next = Infinity;
-    for (const session of this.#sessions) {
-      for (const p of [...session.pending.values()]) {
-        if (p.deadline <= now) {
-          p.giveUp(
-            new CellError(
-              "DEADLINE_EXCEEDED",
-              `Call '${p.label}' to '${this.cell}' got no answer within its deadline: ` +
-                "raise timeoutMs, or check that the cell is healthy",
-            ),
-          );
-        } else if (p.deadline < next) {
-          next = p.deadline;
-        }
-      }
-    }
-    return next;
-  }
-
-  async ping(options: CallOptions = NO_OPTIONS): Promise<number> {
-    const session = await this.session();
-    const id = session.nextId();
-    const started = performance.now();
-    const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    const deadline = Date.now() + timeoutMs;
-    await new Promise<unknown>((resolve, reject) => {
-      session.pending.set(id, new Pending(session, id, deadline, "ping", resolve, reject));
-      this.#deadlines.watch(deadline);
-      session.conn.send({ kind: FrameKind.PING, id });
-    });
-    return performance.now() - started;
-  }
-
-  close(): Promise<void> {
-    this.#closed = true;
-    this.#deadlines.stop();
-    this.#session = undefined;
-    const reason = new CellError("CANCELLED", `Client of '${this.cell}' was closed`);
-    for (const session of [...this.#sessions]) session.conn.close(reason);
-    this.#sessions.clear();
-    return Promise.resolve();
-  }
-}
 
 const NOT_METHODS = RESERVED_METHOD_NAMES;
 
@@ -461,8 +174,10 @@ function makeProxy(core: ClientCore, extra: Record<string, unknown> = {}): unkno
 /**
  * Connects to the cell `name` and returns a client typed from its service definition, the
  * equivalent of the seed's `cell_remote!(my_service = "my-service")`. The cell is found in
- * this process first, then at `$CELL_HOME/run/<name>.sock`; `address` overrides that.
- * Rejects with `UNAVAILABLE` when the cell cannot be reached.
+ * this process first, then through the nucleus (every healthy instance it knows, followed as
+ * they come and go, calls spread over them by `balance`), then at
+ * `$CELL_HOME/run/<name>.sock`; `address` overrides all that. Rejects with `UNAVAILABLE` when
+ * the cell cannot be reached.
  *
  * @example
  * ```ts
@@ -488,7 +203,7 @@ export async function connect<S extends Service = Service>(
 ): Promise<Client<S>> {
   checkCellName(name);
   const core = new ClientCore(name, options);
-  await core.session();
+  await core.open();
   return makeProxy(core) as Client<S>;
 }
 

@@ -43,6 +43,48 @@ export function socketPath(name: string, home: string = cellHome()): string {
   return join(runDir(home), `${name}.sock`);
 }
 
+const INSTANCE_ID = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * Checks an instance id (`CELL_INSTANCE_ID`): 1 to 64 of `A-Z a-z 0-9 _ . -`, so that it is
+ * safe in a file name. Throws a `TypeError` that says what to change otherwise.
+ *
+ * @example
+ * ```ts
+ * import { checkInstanceId } from "@cell/sdk";
+ * checkInstanceId("web-1");
+ * ```
+ */
+export function checkInstanceId(instanceId: string): void {
+  if (typeof instanceId !== "string" || !INSTANCE_ID.test(instanceId) || /^\.+$/.test(instanceId)) {
+    throw new TypeError(
+      `Invalid instance id ${JSON.stringify(instanceId)}: use 1 to 64 letters, digits, '_', '.' ` +
+        "or '-' (set CELL_INSTANCE_ID accordingly)",
+    );
+  }
+}
+
+/**
+ * The socket one instance of a cell serves on when several run on a host:
+ * `<home>/run/<name>@<instanceId>.sock`, `home` defaulting to {@linkcode cellHome}.
+ * `serve()` uses it when `CELL_INSTANCE_ID` is set.
+ *
+ * @example
+ * ```ts
+ * import { instanceSocketPath } from "@cell/sdk";
+ * const path = instanceSocketPath("my-service", "2", "/srv/cell");
+ * console.assert(path === "/srv/cell/run/my-service@2.sock");
+ * ```
+ */
+export function instanceSocketPath(
+  name: string,
+  instanceId: string,
+  home: string = cellHome(),
+): string {
+  checkInstanceId(instanceId);
+  return join(runDir(home), `${name}@${instanceId}.sock`);
+}
+
 /** Creates `path` and its parents with mode 0700 (and tightens it if it exists). */
 export async function ensurePrivateDir(path: string): Promise<void> {
   await Deno.mkdir(path, { recursive: true, mode: 0o700 });

@@ -64,6 +64,7 @@ export {
 } from "./schema.ts";
 export { type Endpoint, SCHEMA_METHOD, serve, type ServeOptions, type Server } from "./server.ts";
 export {
+  type Balance,
   type CallOptions,
   type Client,
   type ClientHelpers,
@@ -84,5 +85,19 @@ export type {
 } from "./transport.ts";
 export { inprocTransport } from "./inproc.ts";
 export { udsTransport } from "./uds.ts";
-export { cellHome, ensurePrivateDir, runDir, socketPath } from "./home.ts";
+export { loadShm, shmAddress, shmTransport } from "./shm.ts";
+export {
+  cellHome,
+  checkInstanceId,
+  ensurePrivateDir,
+  instanceSocketPath,
+  runDir,
+  socketPath,
+} from "./home.ts";
+export {
+  NucleusClient,
+  type NucleusConnectOptions,
+  type RegisteredInstance,
+  type RegisterOptions,
+} from "./nucleus.ts";
 export { checkCellName } from "./_names.ts";

@@ -6,8 +6,19 @@
  *
  * @module
  */
-import { protein, t } from "./protein.ts";
-import { method, service } from "./service.ts";
+// Explicit types on every export: JSR's fast check needs them (no inference in the public API).
+import type {
+  TArray,
+  TBoolean,
+  TInteger,
+  TLiteral,
+  TOptional,
+  TRecord,
+  TString,
+  TUnion,
+} from "@sinclair/typebox";
+import { type Protein, protein, t } from "./protein.ts";
+import { type Method, method, type Service, service } from "./service.ts";
 
 /** The nucleus's cell name; it serves on `$CELL_HOME/run/nucleus.sock`. */
 export const NUCLEUS_CELL = "nucleus";
@@ -19,18 +30,39 @@ export const DEFAULT_HEARTBEAT_INTERVAL_MS = 1000;
 export const DEFAULT_MAX_MISSED_HEARTBEATS = 3;
 
 /** Where one instance can be reached. */
-export const InstanceEndpoint = protein("InstanceEndpoint", {
-  /** Transport name: `"uds"`, `"shm"`, `"quic"`, ... */
-  transport: t.string(),
-  /** Transport-specific address (a socket path for `uds`). */
-  address: t.string(),
-});
+export const InstanceEndpoint: Protein<{ transport: TString; address: TString }> = protein(
+  "InstanceEndpoint",
+  {
+    /** Transport name: `"uds"`, `"shm"`, `"quic"`, ... */
+    transport: t.string(),
+    /** Transport-specific address (a socket path for `uds`). */
+    address: t.string(),
+  },
+);
 
 /** Health of one instance as the nucleus sees it. */
-export const Health = t.enum("healthy", "unhealthy", "starting", "expired");
+export const Health: TUnion<TLiteral<"healthy" | "unhealthy" | "starting" | "expired">[]> = t.enum(
+  "healthy",
+  "unhealthy",
+  "starting",
+  "expired",
+);
 
 /** One registered instance of a cell. */
-export const Instance = protein("Instance", {
+export const Instance: Protein<
+  {
+    cell: TString;
+    node_id: TString;
+    instance_id: TString;
+    endpoints: TArray<(typeof InstanceEndpoint)["schema"]>;
+    pid: TInteger;
+    metadata: TRecord<TString, TString>;
+    health: typeof Health;
+    registered_at_ms: TInteger;
+    last_heartbeat_ms: TInteger;
+    in_flight: TInteger;
+  }
+> = protein("Instance", {
   /** The cell it is an instance of. */
   cell: t.string(),
   /** Host (node) id, from `cell init --node-id`. */
@@ -54,7 +86,16 @@ export const Instance = protein("Instance", {
 });
 
 /** Registration of an instance. */
-export const RegisterRequest = protein("RegisterRequest", {
+export const RegisterRequest: Protein<
+  {
+    cell: TString;
+    node_id: TString;
+    instance_id: TOptional<TString>;
+    endpoints: TArray<(typeof InstanceEndpoint)["schema"]>;
+    pid: TInteger;
+    metadata: TOptional<TRecord<TString, TString>>;
+  }
+> = protein("RegisterRequest", {
   cell: t.string(),
   node_id: t.string(),
   /** Chosen by the instance (e.g. from `CELL_INSTANCE_ID`), or left empty for the nucleus to pick. */
@@ -65,7 +106,9 @@ export const RegisterRequest = protein("RegisterRequest", {
 });
 
 /** What registration grants: heartbeat with `lease_id` every `heartbeat_interval_ms`. */
-export const Lease = protein("Lease", {
+export const Lease: Protein<
+  { lease_id: TString; instance_id: TString; heartbeat_interval_ms: TInteger; max_missed: TInteger }
+> = protein("Lease", {
   lease_id: t.string(),
   instance_id: t.string(),
   heartbeat_interval_ms: t.u32(),
@@ -73,35 +116,49 @@ export const Lease = protein("Lease", {
   max_missed: t.u32(),
 });
 
-export const HeartbeatRequest = protein("HeartbeatRequest", {
+export const HeartbeatRequest: Protein<
+  { lease_id: TString; healthy: TOptional<TBoolean>; in_flight: TOptional<TInteger> }
+> = protein("HeartbeatRequest", {
   lease_id: t.string(),
   /** `false` reports the instance unhealthy while it keeps its lease. */
   healthy: t.optional(t.bool()),
   in_flight: t.optional(t.u32()),
 });
 
-export const HeartbeatResponse = protein("HeartbeatResponse", {
-  heartbeat_interval_ms: t.u32(),
+export const HeartbeatResponse: Protein<{ heartbeat_interval_ms: TInteger }> = protein(
+  "HeartbeatResponse",
+  {
+    heartbeat_interval_ms: t.u32(),
+  },
+);
+
+export const LeaseRequest: Protein<{ lease_id: TString }> = protein("LeaseRequest", {
+  lease_id: t.string(),
 });
 
-export const LeaseRequest = protein("LeaseRequest", { lease_id: t.string() });
+export const Empty: Protein<Record<never, never>> = protein("Empty", {});
 
-export const Empty = protein("Empty", {});
+export const DiscoverRequest: Protein<{ cell: TString; all: TOptional<TBoolean> }> = protein(
+  "DiscoverRequest",
+  {
+    cell: t.string(),
+    /** Include unhealthy, starting and expired instances too. */
+    all: t.optional(t.bool()),
+  },
+);
 
-export const DiscoverRequest = protein("DiscoverRequest", {
-  cell: t.string(),
-  /** Include unhealthy, starting and expired instances too. */
-  all: t.optional(t.bool()),
-});
-
-export const Instances = protein("Instances", {
+export const Instances: Protein<
+  { version: TInteger; instances: TArray<(typeof Instance)["schema"]> }
+> = protein("Instances", {
   /** Registry version when this answer was made; pass it to `watch`. */
   version: t.u64(),
   instances: t.list(Instance),
 });
 
 /** A blocking query, like Consul's: answers as soon as the registry version passes `since`. */
-export const WatchRequest = protein("WatchRequest", {
+export const WatchRequest: Protein<
+  { cell: TString; since: TInteger; wait_ms: TOptional<TInteger> }
+> = protein("WatchRequest", {
   /** A cell name, or empty for every cell. */
   cell: t.string(),
   since: t.u64(),
@@ -109,7 +166,15 @@ export const WatchRequest = protein("WatchRequest", {
   wait_ms: t.optional(t.u32()),
 });
 
-export const CellHealth = protein("CellHealth", {
+export const CellHealth: Protein<
+  {
+    cell: TString;
+    healthy: TInteger;
+    unhealthy: TInteger;
+    desired: TInteger;
+    status: TUnion<TLiteral<"healthy" | "degraded" | "down">[]>;
+  }
+> = protein("CellHealth", {
   cell: t.string(),
   healthy: t.u32(),
   unhealthy: t.u32(),
@@ -118,7 +183,15 @@ export const CellHealth = protein("CellHealth", {
   status: t.enum("healthy", "degraded", "down"),
 });
 
-export const HostHealth = protein("HostHealth", {
+export const HostHealth: Protein<
+  {
+    node_id: TString;
+    cells: TInteger;
+    instances: TInteger;
+    healthy: TInteger;
+    status: TUnion<TLiteral<"healthy" | "degraded" | "down">[]>;
+  }
+> = protein("HostHealth", {
   node_id: t.string(),
   cells: t.u32(),
   instances: t.u32(),
@@ -126,24 +199,42 @@ export const HostHealth = protein("HostHealth", {
   status: t.enum("healthy", "degraded", "down"),
 });
 
-export const HealthReport = protein("HealthReport", {
+export const HealthReport: Protein<
+  {
+    status: TUnion<TLiteral<"healthy" | "degraded" | "down">[]>;
+    cells: TArray<(typeof CellHealth)["schema"]>;
+    hosts: TArray<(typeof HostHealth)["schema"]>;
+  }
+> = protein("HealthReport", {
   status: t.enum("healthy", "degraded", "down"),
   cells: t.list(CellHealth),
   hosts: t.list(HostHealth),
 });
 
-export const TopologyHost = protein("TopologyHost", {
+export const TopologyHost: Protein<
+  { node_id: TString; instances: TArray<(typeof Instance)["schema"]> }
+> = protein("TopologyHost", {
   node_id: t.string(),
   instances: t.list(Instance),
 });
 
-export const Topology = protein("Topology", {
+export const Topology: Protein<
+  { node_id: TString; hosts: TArray<(typeof TopologyHost)["schema"]> }
+> = protein("Topology", {
   /** This nucleus's node id. */
   node_id: t.string(),
   hosts: t.list(TopologyHost),
 });
 
-export const DeployRequest = protein("DeployRequest", {
+export const DeployRequest: Protein<
+  {
+    cell: TString;
+    module: TString;
+    instances: TInteger;
+    sandbox: TOptional<TBoolean>;
+    args: TOptional<TArray<TString>>;
+  }
+> = protein("DeployRequest", {
   cell: t.string(),
   /** Path (absolute, or relative to the nucleus's working directory) or URL of the main module. */
   module: t.string(),
@@ -154,7 +245,16 @@ export const DeployRequest = protein("DeployRequest", {
   args: t.optional(t.list(t.string())),
 });
 
-export const InstanceStatus = protein("InstanceStatus", {
+export const InstanceStatus: Protein<
+  {
+    instance_id: TString;
+    pid: TInteger;
+    state: TUnion<TLiteral<"starting" | "running" | "backoff" | "stopped" | "failed">[]>;
+    restarts: TInteger;
+    last_exit_code: TOptional<TInteger>;
+    last_error: TOptional<TString>;
+  }
+> = protein("InstanceStatus", {
   instance_id: t.string(),
   pid: t.u32(),
   state: t.enum("starting", "running", "backoff", "stopped", "failed"),
@@ -165,7 +265,16 @@ export const InstanceStatus = protein("InstanceStatus", {
   last_error: t.optional(t.string()),
 });
 
-export const Deployment = protein("Deployment", {
+export const Deployment: Protein<
+  {
+    cell: TString;
+    module: TString;
+    instances: TInteger;
+    sandbox: TString;
+    permissions: TArray<TString>;
+    status: TArray<(typeof InstanceStatus)["schema"]>;
+  }
+> = protein("Deployment", {
   cell: t.string(),
   module: t.string(),
   instances: t.u32(),
@@ -176,30 +285,60 @@ export const Deployment = protein("Deployment", {
   status: t.list(InstanceStatus),
 });
 
-export const Deployments = protein("Deployments", { deployments: t.list(Deployment) });
+export const Deployments: Protein<{ deployments: TArray<(typeof Deployment)["schema"]> }> = protein(
+  "Deployments",
+  { deployments: t.list(Deployment) },
+);
 
-export const ScaleRequest = protein("ScaleRequest", { cell: t.string(), instances: t.u32() });
+export const ScaleRequest: Protein<{ cell: TString; instances: TInteger }> = protein(
+  "ScaleRequest",
+  { cell: t.string(), instances: t.u32() },
+);
 
-export const CellRequest = protein("CellRequest", { cell: t.string() });
+export const CellRequest: Protein<{ cell: TString }> = protein("CellRequest", { cell: t.string() });
 
-export const LogsRequest = protein("LogsRequest", {
+export const LogsRequest: Protein<
+  { cell: TString; instance_id: TOptional<TString>; tail: TOptional<TInteger> }
+> = protein("LogsRequest", {
   cell: t.string(),
   instance_id: t.optional(t.string()),
   /** Last lines to return. */
   tail: t.optional(t.u32()),
 });
 
-export const LogLine = protein("LogLine", {
+export const LogLine: Protein<
+  {
+    instance_id: TString;
+    stream: TUnion<TLiteral<"stdout" | "stderr">[]>;
+    at_ms: TInteger;
+    line: TString;
+  }
+> = protein("LogLine", {
   instance_id: t.string(),
   stream: t.enum("stdout", "stderr"),
   at_ms: t.u64(),
   line: t.string(),
 });
 
-export const Logs = protein("Logs", { lines: t.list(LogLine) });
+export const Logs: Protein<{ lines: TArray<(typeof LogLine)["schema"]> }> = protein("Logs", {
+  lines: t.list(LogLine),
+});
 
 /** The one-per-host manager: registry, discovery, health and the lifecycle of cell processes. */
-export const Nucleus = service({
+export const Nucleus: Service<{
+  register: Method<typeof RegisterRequest, typeof Lease>;
+  heartbeat: Method<typeof HeartbeatRequest, typeof HeartbeatResponse>;
+  deregister: Method<typeof LeaseRequest, typeof Empty>;
+  discover: Method<typeof DiscoverRequest, typeof Instances>;
+  watch: Method<typeof WatchRequest, typeof Instances>;
+  health: Method<typeof Empty, typeof HealthReport>;
+  topology: Method<typeof Empty, typeof Topology>;
+  deploy: Method<typeof DeployRequest, typeof Deployment>;
+  scale: Method<typeof ScaleRequest, typeof Deployment>;
+  stop: Method<typeof CellRequest, typeof Deployment>;
+  deployments: Method<typeof Empty, typeof Deployments>;
+  logs: Method<typeof LogsRequest, typeof Logs>;
+}> = service({
   /** Registers an instance and grants it a lease. */
   register: method(RegisterRequest, Lease),
   /** Keeps a lease alive; `NOT_FOUND` for an unknown or expired lease (register again). */

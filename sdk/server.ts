@@ -11,11 +11,14 @@ import { type CellSchema, schemaOf } from "./schema.ts";
 import type { Listener, Transport } from "./transport.ts";
 import { inprocTransport } from "./inproc.ts";
 import { udsTransport } from "./uds.ts";
-import { socketPath } from "./home.ts";
+import { checkInstanceId, instanceSocketPath, socketPath } from "./home.ts";
+import { loadShm, shmAddress } from "./shm.ts";
+import { NUCLEUS_CELL } from "./nucleus_api.ts";
 import { unwatchSignals, watchSignals } from "./_signals.ts";
 import { checkCellName } from "./_names.ts";
 import { type Dispatch, Session, type SessionHost } from "./_server_session.ts";
 import { DeadlineTimer } from "./_deadlines.ts";
+import { Registration } from "./_registration.ts";
 
 export { SCHEMA_METHOD } from "./_names.ts";
 
@@ -31,9 +34,24 @@ export interface Endpoint {
 export interface ServeOptions {
   /**
    * Unix socket to listen on, or `false` for none.
-   * @default {"$CELL_HOME/run/<name>.sock"}
+   * @default {"$CELL_HOME/run/<name>@<instanceId>.sock with an instance id, else $CELL_HOME/run/<name>.sock"}
    */
   socket?: string | false;
+  /**
+   * This instance's id, when several instances of the cell run on the host (the nucleus's
+   * supervisor sets `CELL_INSTANCE_ID`): 1 to 64 of `A-Z a-z 0-9 _ . -`.
+   * @default {"$CELL_INSTANCE_ID, or none"}
+   */
+  instanceId?: string;
+  /**
+   * Register with the nucleus (`$CELL_HOME/run/nucleus.sock`) and heartbeat until shutdown.
+   * `"auto"` does so unless `CELL_NUCLEUS=0`, `true` even then; both quietly keep trying while
+   * there is no nucleus. `false` never registers, nor does a cell without a socket.
+   * @default {"auto"}
+   */
+  register?: boolean | "auto";
+  /** Labels registered with the nucleus (version, zone, ...). */
+  metadata?: Record<string, string>;
   /**
    * The Cell home whose `run/` holds the socket, instead of `$CELL_HOME`.
    * @default {"$CELL_HOME, or ~/.cell"}
@@ -83,6 +101,8 @@ export interface Server {
   readonly endpoints: readonly string[];
   /** Calls being handled right now. */
   readonly inFlight: number;
+  /** This instance's id, as given or as the nucleus picked it once registered. */
+  readonly instanceId: string | undefined;
   /** Resolves once the server has shut down. */
   readonly finished: Promise<void>;
   /**
@@ -103,6 +123,9 @@ class CellServer implements Server, SessionHost {
   readonly finished: Promise<void>;
   readonly onError: (error: unknown, method: string) => void;
   endpoints: string[] = [];
+  readonly routes: { transport: string; address: string }[] = [];
+  registration: Registration | undefined;
+  #instanceId: string | undefined;
   readonly #dispatch: Map<string, Dispatch>;
   readonly #sessions = new Set<Session>();
   readonly #listeners: Listener[] = [];
@@ -115,8 +138,14 @@ class CellServer implements Server, SessionHost {
   #shutdown: Promise<void> | undefined;
   #finish!: () => void;
 
-  constructor(name: string, implementation: Implementation, options: ServeOptions) {
+  constructor(
+    name: string,
+    implementation: Implementation,
+    options: ServeOptions,
+    instanceId: string | undefined,
+  ) {
     this.name = name;
+    this.#instanceId = instanceId;
     this.schema = schemaOf(name, implementation.definition);
     this.maxFrame = options.maxFrame ?? DEFAULT_MAX_FRAME;
     this.maxConcurrentCalls = options.maxConcurrentCalls ?? 1024;
@@ -133,6 +162,10 @@ class CellServer implements Server, SessionHost {
     );
     this.methodList = [...this.#dispatch.keys()].map((m) => `'${m}'`).join(", ") || "no methods";
     this.finished = new Promise((resolve) => this.#finish = resolve);
+  }
+
+  get instanceId(): string | undefined {
+    return this.registration?.lease?.instance_id ?? this.#instanceId;
   }
 
   get inFlight(): number {
@@ -153,6 +186,7 @@ class CellServer implements Server, SessionHost {
     );
     this.#listeners.push(listener);
     this.endpoints.push(`${transport.name}:${address}`);
+    this.routes.push({ transport: transport.name, address });
   }
 
   forget(session: Session): void {
@@ -169,6 +203,8 @@ class CellServer implements Server, SessionHost {
   }
 
   async #drain(drainTimeoutMs: number): Promise<void> {
+    // Out of the registry first, so that clients following the nucleus stop choosing us.
+    await this.registration?.close();
     await Promise.allSettled(this.#listeners.map((l) => l.close()));
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<void>((resolve) => timer = setTimeout(resolve, drainTimeoutMs));
@@ -182,9 +218,55 @@ class CellServer implements Server, SessionHost {
   }
 }
 
+let shmFailureLogged = false;
+
+/** Also listens on the shared-memory ring next to `socket` when it loads; the socket stays. */
+async function listenShm(server: CellServer, socket: string): Promise<void> {
+  const shm = await loadShm();
+  if (!shm) return;
+  try {
+    await server.listen(shm, shmAddress(socket));
+  } catch (e) {
+    if (!shmFailureLogged) {
+      shmFailureLogged = true;
+      console.error(
+        `cell ${server.name}: serving on the Unix socket only, the shared-memory ring failed ` +
+          `(${e instanceof Error ? e.message : e}); set CELL_SHM=0 to stop trying`,
+      );
+    }
+  }
+}
+
+async function register(
+  server: CellServer,
+  options: ServeOptions,
+  instanceId: string | undefined,
+): Promise<void> {
+  const wanted = options.register ?? "auto";
+  if (wanted === false || server.name === NUCLEUS_CELL) return;
+  if (wanted === "auto" && Deno.env.get("CELL_NUCLEUS") === "0") return;
+  // Shared memory first: the fastest way in for clients that can use it.
+  const endpoints = [
+    ...server.routes.filter((r) => r.transport === "shm"),
+    ...server.routes.filter((r) => r.transport === "uds"),
+  ];
+  if (endpoints.length === 0) return;
+  server.registration = new Registration(server.name, {
+    ...(options.home === undefined ? {} : { home: options.home }),
+    ...(instanceId === undefined ? {} : { instanceId }),
+    endpoints,
+    ...(options.metadata === undefined ? {} : { metadata: options.metadata }),
+    inFlight: () => server.inFlight,
+  });
+  await server.registration.start();
+}
+
 /**
  * Serves `implementation` as the cell `name`: in this process, and on the Unix socket
- * `$CELL_HOME/run/<name>.sock` unless told otherwise. Resolves once it listens everywhere.
+ * `$CELL_HOME/run/<name>.sock` (`<name>@<instanceId>.sock` with `CELL_INSTANCE_ID` set) unless
+ * told otherwise, plus the shared-memory ring beside it when this process can use it. Then
+ * registers with the nucleus, if one answers, and heartbeats until shutdown. Resolves once it
+ * listens everywhere and has tried to register.
  *
  * @example
  * ```ts
@@ -216,16 +298,25 @@ export async function serve(
       "serve() takes a service implementation: pass MyService.implement({ ...handlers })",
     );
   }
-  const server = new CellServer(name, implementation, options);
+  const instanceId = options.instanceId ?? (Deno.env.get("CELL_INSTANCE_ID") || undefined);
+  if (instanceId !== undefined) checkInstanceId(instanceId);
+  const server = new CellServer(name, implementation, options, instanceId);
   try {
     if (options.inproc ?? true) await server.listen(inprocTransport, name);
-    const socket = options.socket ?? socketPath(name, options.home);
-    if (socket !== false) await server.listen(udsTransport, socket);
+    const socket = options.socket ??
+      (instanceId === undefined
+        ? socketPath(name, options.home)
+        : instanceSocketPath(name, instanceId, options.home));
+    if (socket !== false) {
+      await server.listen(udsTransport, socket);
+      await listenShm(server, socket);
+    }
     for (const e of options.endpoints ?? []) await server.listen(e.transport, e.address);
   } catch (e) {
     await server.shutdown({ drainTimeoutMs: 0 });
     throw e;
   }
+  await register(server, options, instanceId);
   if (options.handleSignals ?? true) watchSignals(server);
   return server;
 }

@@ -1,74 +1,49 @@
 /**
- * `deno task demo`: the seed's setup guide, run for real. In a temporary CELL_HOME it serves
- * `my-service` in one process, calls it from another, prints the greeting, stops the server with
- * SIGTERM (it drains and exits), and removes everything it made.
+ * `deno task demo`: the seed's "Complete Setup Guide", run for real. In a temporary CELL_HOME
+ * it runs `cell init`, starts the nucleus, deploys `my-service` with 3 instances, calls it from
+ * a separate client process, prints `cell health` and `cell topology`, stops everything, checks
+ * that no process is left, and removes the home.
  *
  * @module
  */
+import { alive, type Cluster, startCluster } from "./cluster.ts";
+
 const here = new URL(".", import.meta.url);
 const home = await Deno.makeTempDir({ dir: "/tmp", prefix: "cell-demo-" });
-const env = { CELL_HOME: home };
-const step = (text: string) => console.error(`\x1b[2m[demo] ${text}\x1b[0m`);
+const encoder = new TextEncoder();
+const out = (text: string) => Deno.stdout.writeSync(encoder.encode(text));
+const note = (text: string) => console.error(`\x1b[2m[demo] ${text}\x1b[0m`);
 
-/** The first line a stream prints; the rest of the stream is drained in the background. */
-async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
-  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  while (!text.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error("my-service exited before it was ready");
-    text += value;
-  }
-  (async () => {
-    while (!(await reader.read()).done);
-  })().catch(() => {});
-  return text.slice(0, text.indexOf("\n"));
-}
-
-let server: Deno.ChildProcess | undefined;
+let cluster: Cluster | undefined;
 try {
-  step(`CELL_HOME=${home}`);
-  step("starting my-service (examples/my_service/main.ts)");
-  server = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", new URL("main.ts", here).pathname],
-    env,
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
+  note(`CELL_HOME=${home}`);
+  cluster = await startCluster({ home, instances: 3, io: { out, note } });
 
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const ready = await Promise.race([
-    firstLine(server.stdout),
-    new Promise<never>((_, reject) =>
-      timer = setTimeout(() => reject(new Error("my-service did not start within 30 s")), 30_000)
-    ),
-  ]).finally(() => clearTimeout(timer));
-  step(ready);
-
-  step("calling it from a separate process (examples/my_service/client.ts)");
+  out(`$ deno run -A examples/my_service/client.ts World\n`);
   const client = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", new URL("client.ts", here).pathname, "World"],
-    env,
+    env: { CELL_HOME: home },
     stdout: "piped",
     stderr: "inherit",
   }).output();
+  if (!client.success) throw new Error(`the client exited with code ${client.code}`);
   const greeting = new TextDecoder().decode(client.stdout).trim();
-  if (!client.success) throw new Error(`client exited with code ${client.code}`);
-  console.log(greeting);
+  out(`${greeting}\n`);
+  if (greeting !== "Hello, World!") throw new Error(`unexpected greeting '${greeting}'`);
 
-  step("stopping my-service (SIGTERM: drain, then exit)");
-  server.kill("SIGTERM");
-  const status = await server.status;
-  server = undefined;
-  if (!status.success) throw new Error(`my-service exited with code ${status.code}`);
-  step("done");
+  if (await cluster.cell(["health"]) !== 0) throw new Error("cell health says unhealthy");
+  await cluster.cell(["topology"]);
+
+  const nucleusPid = cluster.nucleusPid;
+  const stopping = cluster;
+  cluster = undefined;
+  await stopping.stop();
+  if (alive(nucleusPid)) throw new Error(`the nucleus (pid ${nucleusPid}) is still running`);
+  note("stopped: no process left");
 } catch (e) {
   console.error(`demo failed: ${(e as Error).message}`);
   Deno.exitCode = 1;
+  await cluster?.stop().catch((e) => console.error(`cleanup: ${(e as Error).message}`));
 } finally {
-  if (server) {
-    server.kill("SIGKILL");
-    await server.status;
-  }
   await Deno.remove(home, { recursive: true });
 }

@@ -1,0 +1,132 @@
+/**
+ * Cell over the shared-memory ring in `bench:rpc`: the greet call to a server in another
+ * process (pinned to the server CPU), one at a time and with 64 in flight, and the latency of
+ * the first call after both sides went idle and parked (`idle_wake_us`).
+ *
+ * Usage: `deno run -A bench/shm.ts [--iterations N] [--duration-ms N] ...` prints one JSON
+ * line `{"shm":{...}}`. Run with `--server HOME ADDRESS` it is the server. Set
+ * `CELL_BENCH_PROFILE=<dir>` for a CPU profile of the server.
+ *
+ * @module
+ */
+import { connect, serve } from "@cell/sdk";
+import { shmTransport } from "../sdk/shm.ts";
+import {
+  type BenchOptions,
+  DEFAULT_OPTIONS,
+  jsonLine,
+  measureLatency,
+  measureThroughput,
+  parseBenchOptions,
+} from "./_measure.mjs";
+import { BenchGreeter, greeter } from "./_greeter.ts";
+import { pinSelf } from "./_cpus.ts";
+import { onServerCpu } from "./shm_cpus.ts";
+
+const REQUEST = { name: "World" };
+
+/** A greet server in its own process, and a Cell client connected to it over the ring. */
+export interface ShmGreeter extends AsyncDisposable {
+  /** One greet call. */
+  call(): Promise<unknown>;
+}
+
+/** Starts this file as a greet server on the ring in another process, and connects to it. */
+export async function startShmGreeter(): Promise<ShmGreeter> {
+  const home = await Deno.makeTempDir({ dir: "/tmp", prefix: "cell-bench-shm-" });
+  const address = `${home}/bench-shm.ring`;
+  const profile = Deno.env.get("CELL_BENCH_PROFILE");
+  const [command, args] = onServerCpu(Deno.execPath(), [
+    "run",
+    "-A",
+    // CELL_BENCH_PROFILE=<dir>: write the server's CPU profile there when it exits.
+    ...(profile ? ["--cpu-prof", `--cpu-prof-dir=${profile}`] : []),
+    new URL(import.meta.url).pathname,
+    "--server",
+    home,
+    address,
+  ]);
+  const server = new Deno.Command(command, {
+    args,
+    env: { CELL_HOME: home, CELL_SHM: "1" },
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  let close = async () => {
+    server.kill("SIGTERM");
+    await server.status;
+    await server.stdout.cancel().catch(() => {});
+    await Deno.remove(home, { recursive: true });
+  };
+  try {
+    const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    while (!text.includes("ready")) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error("bench shm server exited before it was ready");
+      text += value;
+    }
+    reader.releaseLock();
+    const client = await connect<typeof BenchGreeter>("bench-shm", {
+      transport: shmTransport,
+      address,
+    });
+    const stop = close;
+    close = async () => {
+      await client.$close();
+      await stop();
+    };
+    return { call: () => client.greet(REQUEST), [Symbol.asyncDispose]: () => close() };
+  } catch (e) {
+    await close();
+    throw e;
+  }
+}
+
+/** Latency of the first call after `idleMs` of silence (both sides parked), median of `n`. */
+async function idleWake(call: () => Promise<unknown>, n = 5, idleMs = 1200): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < n; i++) {
+    await new Promise((r) => setTimeout(r, idleMs));
+    const t0 = performance.now();
+    await call();
+    samples.push((performance.now() - t0) * 1000);
+  }
+  samples.sort((a, b) => a - b);
+  return Math.round(samples[Math.floor(n / 2)]! * 10) / 10;
+}
+
+/** Ring latency, throughput with 64 in flight, and wake-up latency after idling. */
+export async function measureShm(opts: BenchOptions): Promise<Record<string, number>> {
+  await using greeter = await startShmGreeter();
+  const latency = await measureLatency(greeter.call, opts);
+  const throughput = await measureThroughput(greeter.call, opts);
+  return {
+    p50_us: latency.p50_us,
+    p99_us: latency.p99_us,
+    p999_us: latency.p999_us,
+    ops_s_64: throughput.ops_s,
+    idle_wake_us: await idleWake(greeter.call),
+  };
+}
+
+if (import.meta.main) {
+  const at = Deno.args.indexOf("--server");
+  if (at >= 0) {
+    const [home, address] = [Deno.args[at + 1]!, Deno.args[at + 2]!];
+    const server = await serve("bench-shm", greeter, {
+      home,
+      inproc: false,
+      endpoints: [{ transport: shmTransport, address }],
+    });
+    console.log("ready");
+    await server.finished;
+  } else {
+    await pinSelf();
+    const opts = {
+      ...DEFAULT_OPTIONS,
+      ...parseBenchOptions(Deno.args, (k: string) => Deno.env.get(k)),
+    };
+    await Deno.stdout.write(new TextEncoder().encode(jsonLine({ shm: await measureShm(opts) })));
+  }
+}

@@ -1,0 +1,271 @@
+// A Connection over a ring channel of @cell/ring: frames are written straight into the outgoing
+// ring, and one loop per connection polls the incoming ring — spinning while traffic flows,
+// yielding to macrotasks about every millisecond, and parking on a futex (on a worker thread,
+// the event loop stays free) once it has been idle for its spin budget.
+import { setImmediate } from "node:timers";
+import { type RingChannel, RingCorruptError } from "@cell/ring";
+import { CellError } from "./errors.ts";
+import { decodeFrameBody, encodeFrame, type Frame, isMalformed } from "./protocol.ts";
+import { closedConnection, type Connection, type ConnectionHandlers } from "./transport.ts";
+
+/** Spin budget bounds (ms): the budget doubles when a park was too short, halves when long. */
+const SPIN_MIN_MS = 0.05;
+const SPIN_MAX_MS = 1;
+/** Synchronous looks at the ring between two microtask turns (~1 µs). */
+const SYNC_SPINS = 1000;
+/** Microtask turns without records before polling synchronously. */
+const QUIET_TURNS = 8;
+/** Records handled per turn of the loop. */
+const MAX_BATCH = 16;
+/** Longest stretch of spinning without letting macrotasks (timers, I/O) run. */
+const YIELD_EVERY_MS = 1;
+/** Longest sleep of a parked loop; the C side checks the peer's socket every 50 ms meanwhile. */
+const PARK_MS = 1000;
+
+const macrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+function peerDied(pid: number): CellError {
+  return new CellError(
+    "UNAVAILABLE",
+    `Shared-memory peer (pid ${pid}) exited without closing the connection: reconnect`,
+  );
+}
+
+/** Both ends of the connections whose two sides live in this process, by segment name. */
+const local = new Map<string, (ShmConnection | undefined)[]>();
+
+export class ShmConnection implements Connection {
+  readonly transport = "shm";
+  peerMaxFrame: number;
+  #ch: RingChannel;
+  #maxFrame: number;
+  #handlers: ConnectionHandlers | undefined;
+  #closed = false;
+  /** Bodies (or their unsent rest) waiting for room in the outgoing ring. */
+  #queue: { body: Uint8Array; offset: number }[] = [];
+  /** Records of a message split over several, until its last arrives. */
+  #parts: Uint8Array[] = [];
+  #partBytes = 0;
+  #generation = 0;
+  #parked = false;
+  #spinMs = SPIN_MIN_MS;
+
+  constructor(channel: RingChannel, maxFrame: number) {
+    this.#ch = channel;
+    this.#maxFrame = maxFrame;
+    this.peerMaxFrame = maxFrame;
+    if (channel.peerPid === Deno.pid) {
+      // A peer in this very process cannot be woken by its futex while this side spins: the
+      // event loop that would resolve its sleep does not turn. Kick it directly instead.
+      const ends = local.get(channel.segment.name) ?? [];
+      ends[channel.side] = this;
+      local.set(channel.segment.name, ends);
+    }
+  }
+
+  /** Starts the loop again if it is parked (a frame was just written for it). */
+  wake(): void {
+    if (this.#parked) this.#kick();
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  start(handlers: ConnectionHandlers): void {
+    this.#handlers = handlers;
+    this.#run();
+  }
+
+  send(frame: Frame): void {
+    if (this.#closed) throw closedConnection();
+    const body = encodeFrame(frame, this.peerMaxFrame).subarray(4);
+    if (this.#queue.length > 0) this.#queue.push({ body, offset: 0 });
+    else {
+      const offset = this.#write(body, 0);
+      if (offset < body.length) this.#queue.push({ body, offset });
+    }
+    this.#ch.writer.publish();
+    if (this.#ch.notify()) local.get(this.#ch.segment.name)?.[1 - this.#ch.side]?.wake();
+    if (this.#parked) this.#kick();
+  }
+
+  close(reason?: CellError): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#generation++;
+    try {
+      this.#flush();
+      this.#ch.writer.publish();
+      this.#ch.notify();
+    } catch {
+      // A corrupt segment: nothing more can be sent.
+    }
+    this.#ch.close();
+    local.delete(this.#ch.segment.name);
+    this.#handlers?.onClose(reason);
+  }
+
+  /** Writes `body` from `offset` in records; returns how far it got before the ring filled. */
+  #write(body: Uint8Array, offset: number): number {
+    const writer = this.#ch.writer;
+    const max = writer.maxRecord;
+    while (offset < body.length) {
+      const end = Math.min(body.length, offset + max);
+      const part = offset === 0 && end === body.length ? body : body.subarray(offset, end);
+      if (!writer.write(part, end < body.length, false)) {
+        writer.publish(); // Full: let the reader see what is there, to make room.
+        break;
+      }
+      offset = end;
+    }
+    return offset;
+  }
+
+  #flush(): void {
+    while (this.#queue.length > 0) {
+      const head = this.#queue[0]!;
+      head.offset = this.#write(head.body, head.offset);
+      if (head.offset < head.body.length) break;
+      this.#queue.shift();
+    }
+    this.#ch.writer.publish();
+    this.#ch.notify();
+  }
+
+  /** Delivers every complete message waiting in the incoming ring; returns how many records. */
+  #drain(): number {
+    const reader = this.#ch.reader;
+    const handlers = this.#handlers!;
+    let records = 0;
+    // A bounded batch: answers to the first frames go out (and the peer starts on them) while
+    // this side works on the rest, instead of both sides taking turns on whole batches.
+    for (let record = reader.next(); record !== null; record = reader.next()) {
+      records++;
+      let body = record;
+      if (reader.more || this.#parts.length > 0) {
+        this.#partBytes += record.length;
+        if (this.#partBytes > this.#maxFrame) throw this.#tooLong(this.#partBytes);
+        this.#parts.push(record.slice());
+        if (reader.more) continue;
+        body = new Uint8Array(this.#partBytes);
+        let at = 0;
+        for (const part of this.#parts) {
+          body.set(part, at);
+          at += part.length;
+        }
+        this.#parts = [];
+        this.#partBytes = 0;
+      } else if (body.length > this.#maxFrame) throw this.#tooLong(body.length);
+      const frame = decodeFrameBody(body);
+      if (frame === null) continue;
+      if (isMalformed(frame)) handlers.onMalformed(frame);
+      else handlers.onFrame(frame);
+      if (this.#closed) return records;
+      if (records >= MAX_BATCH) break;
+    }
+    reader.release();
+    if (this.#queue.length > 0) this.#flush();
+    return records;
+  }
+
+  #tooLong(length: number): CellError {
+    return new CellError(
+      "RESOURCE_EXHAUSTED",
+      `Frame of ${length} bytes exceeds the limit of ${this.#maxFrame} bytes: ` +
+        "send smaller messages or raise maxFrame on both sides",
+    );
+  }
+
+  #kick(): void {
+    this.#parked = false;
+    this.#ch.awake();
+    this.#run();
+  }
+
+  async #run(): Promise<void> {
+    const generation = ++this.#generation;
+    const reader = this.#ch.reader;
+    let idleSince = -1;
+    let lastYield = performance.now();
+    let empty = 0;
+    try {
+      while (generation === this.#generation) {
+        if (this.#drain() > 0) {
+          idleSince = -1;
+          empty = 0;
+        } else {
+          // Once other microtasks (callers sending more) had a few turns, poll synchronously
+          // for a moment: cheaper than a microtask turn per look, and the answer to a call
+          // just sent usually lands within it.
+          if (++empty > QUIET_TURNS) {
+            for (let i = 0; i < SYNC_SPINS && !reader.ready(); i++);
+            if (reader.ready()) continue;
+          }
+          if ((empty & 15) === 0) {
+            const now = performance.now();
+            if (idleSince < 0) idleSince = now;
+            if (this.#ch.peerClosed()) return this.#peerLeft();
+            if ((empty & 1023) === 0 && this.#ch.peerGone()) return this.#peerLeft();
+            if (now - idleSince > this.#spinMs) {
+              await this.#park(generation);
+              idleSince = -1;
+              empty = 0;
+              lastYield = performance.now();
+              continue;
+            }
+            if (now - lastYield > YIELD_EVERY_MS) {
+              await macrotask();
+              lastYield = performance.now();
+              continue;
+            }
+          }
+        }
+        await null;
+      }
+    } catch (e) {
+      if (generation !== this.#generation) return;
+      this.#fail(e);
+    }
+  }
+
+  async #park(generation: number): Promise<void> {
+    const ch = this.#ch;
+    ch.prepareSleep();
+    if (ch.reader.ready() || ch.peerClosed() || this.#closed) return ch.awake();
+    this.#parked = true;
+    const started = performance.now();
+    // With frames queued for a full ring, poll for room every millisecond.
+    const result = await ch.sleep(this.#queue.length > 0 ? 1 : PARK_MS);
+    if (generation !== this.#generation) return;
+    this.#parked = false;
+    const slept = performance.now() - started;
+    if (slept < 4 * this.#spinMs) this.#spinMs = Math.min(SPIN_MAX_MS, this.#spinMs * 2);
+    else if (slept > 100 * this.#spinMs) this.#spinMs = Math.max(SPIN_MIN_MS, this.#spinMs / 2);
+    if (result < 0 && !ch.reader.ready()) this.#peerLeft();
+  }
+
+  /** The peer closed cleanly (its flag is set) or vanished (its socket closed without it). */
+  #peerLeft(): void {
+    if (this.#closed) return;
+    try {
+      while (this.#drain() > 0 && !this.#closed);
+    } catch (e) {
+      return this.#fail(e);
+    }
+    if (this.#closed) return;
+    this.close(this.#ch.peerClosed() ? undefined : peerDied(this.#ch.peerPid));
+  }
+
+  #fail(e: unknown): void {
+    if (this.#closed) return;
+    if (e instanceof RingCorruptError) {
+      return this.close(
+        new CellError("DATA_LOSS", `Shared-memory ring from the peer is corrupt: ${e.message}`, {
+          cause: e,
+        }),
+      );
+    }
+    this.close(CellError.from(e));
+  }
+}
