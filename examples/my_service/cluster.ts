@@ -85,11 +85,11 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
   ]).finally(() => clearTimeout(timer));
 }
 
-/** Whether process `pid` still exists. */
+/** Whether process `pid` still runs (a zombie waiting to be reaped does not). */
 export function alive(pid: number): boolean {
   try {
-    Deno.statSync(`/proc/${pid}`);
-    return true;
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
   } catch {
     return false;
   }
@@ -196,6 +196,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       // Ctrl-C reaches the nucleus too (same process group): it may be stopping already.
       if (alive(nucleus.pid)) await cell(["stop", "my-service"]).catch(() => 1);
       await stopNucleus();
+      // Instances exit as they finish draining: give them the nucleus's grace period.
+      const until = Date.now() + 6000;
+      while (pids.some(alive) && Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
       const left = pids.filter(alive);
       if (left.length > 0) throw new Error(`instances still running after stop: ${left}`);
     },
