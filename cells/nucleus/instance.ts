@@ -223,13 +223,25 @@ export class Instance {
     this.#generation++;
     clearInterval(this.#poll);
     clearTimeout(this.#runningTimer);
-    // If only the sandbox's outer process died, the cell inside must not outlive it.
+    // If only the sandbox's outer process died (Ctrl-C reaches bubblewrap, not the cell in its
+    // own session), the cell inside must not outlive it: let it drain and remove its socket
+    // first, and kill it only if it does not exit within the grace period.
     if (this.#pid !== this.#wrapperPid && isSameProcess(this.#pid, this.#startTime)) {
-      try {
-        Deno.kill(this.#pid, "SIGKILL");
-      } catch {
-        // Gone meanwhile.
+      const pid = this.#pid;
+      const startTime = this.#startTime;
+      const send = (signal: Deno.Signal) => {
+        try {
+          Deno.kill(pid, signal);
+        } catch {
+          // Gone meanwhile.
+        }
+      };
+      send("SIGTERM");
+      const until = Date.now() + this.#host.timing.stopGraceMs;
+      while (isSameProcess(pid, startTime) && Date.now() < until) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
       }
+      if (isSameProcess(pid, startTime)) send("SIGKILL");
     }
     const uptime = Date.now() - this.#startedAt;
     this.#child = undefined;

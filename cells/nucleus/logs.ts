@@ -110,13 +110,19 @@ export class InstanceLog {
     return log;
   }
 
-  /** `command args` run through `sh`, which points stdout and stderr at the pipes, then execs. */
+  /**
+   * `command args` run through `sh`, which points stdout and stderr at the pipes, then execs,
+   * through `setsid` when there is one: an instance leaves the terminal's session, so Ctrl-C on
+   * the nucleus reaches only the nucleus, which then stops its instances gracefully.
+   */
   wrap(command: string, args: string[]): [string, string[]] {
     const out = shellQuote(this.#paths.stdout.fifo);
     const err = shellQuote(this.#paths.stderr.fifo);
+    // sh is not a process-group leader, so setsid(1) execs in place: the pid stays the same.
     return ["/bin/sh", [
       "-c",
-      `unset PWD OLDPWD; exec "$@" 1<>${out} 2<>${err}`,
+      `unset PWD OLDPWD; command -v setsid >/dev/null && exec setsid "$@" 1<>${out} 2<>${err}; ` +
+      `exec "$@" 1<>${out} 2<>${err}`,
       "sh",
       command,
       ...args,
