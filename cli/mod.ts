@@ -21,6 +21,7 @@ import { cellHome } from "@cell/sdk";
 import { type Context, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./_common.ts";
 import { type CliIo, denoIo } from "./io.ts";
 import { registerCall } from "./call.ts";
+import { registerGenerate } from "./generate.ts";
 import { registerInit } from "./init.ts";
 import { registerLifecycle } from "./lifecycle.ts";
 import { registerNucleus } from "./nucleus.ts";
@@ -101,6 +102,7 @@ function createProgram(ctx: Context): Command {
   registerInit(program, ctx);
   registerCall(program, ctx);
   registerSchema(program, ctx);
+  registerGenerate(program, ctx);
   registerPing(program, ctx);
   registerNucleus(program, ctx);
   registerLifecycle(program, ctx);
