@@ -14,11 +14,31 @@ export const SERVER_CPU = 1;
 
 let available: boolean | undefined;
 
+/**
+ * CPUs online on the machine. Not `navigator.hardwareConcurrency`: that counts the CPUs this
+ * process may run on, which is 1 inside a process already pinned by {@linkcode pinSelf}, and
+ * servers started from there would silently stay unpinned.
+ */
+export function onlineCpus(): number {
+  try {
+    // "0-1", "0,2-3", ...
+    let n = 0;
+    for (const range of Deno.readTextFileSync("/sys/devices/system/cpu/online").trim().split(",")) {
+      const [a, b] = range.split("-").map(Number);
+      n += b === undefined ? 1 : b - a! + 1;
+    }
+    if (n > 0) return n;
+  } catch {
+    // Not Linux, or no /sys: fall back to what this process sees.
+  }
+  return navigator.hardwareConcurrency;
+}
+
 /** True when processes can be pinned: `taskset` exists, there are 2+ CPUs, not disabled. */
 export function canPin(): boolean {
   if (available !== undefined) return available;
   available = false;
-  if (Deno.env.get("CELL_BENCH_PIN") === "0" || navigator.hardwareConcurrency < 2) return false;
+  if (Deno.env.get("CELL_BENCH_PIN") === "0" || onlineCpus() < 2) return false;
   try {
     available = new Deno.Command("taskset", { args: ["-V"], stdout: "null", stderr: "null" })
       .outputSync().success;

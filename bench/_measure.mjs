@@ -185,25 +185,41 @@ export async function measureThroughput(
 ) {
   if (!(concurrency >= 1)) throw new RangeError("concurrency must be >= 1");
   if (!(durationMs > 0)) throw new RangeError("durationMs must be > 0");
-  const start = performance.now();
-  const windowStart = start + warmupMs;
-  const windowEnd = windowStart + durationMs;
+  // The clock is read once per 64 completed calls, not per call (a clock read is a noticeable
+  // share of a 1 µs call); the window's ends are the times actually read, so the rate is exact.
+  let phase = 0; // 0 warming up, 1 counting, 2 done
   let completed = 0;
+  let ticks = 0;
+  const started = performance.now();
+  let windowStart = 0;
+  let windowEnd = 0;
+  const tick = () => {
+    const now = performance.now();
+    if (phase === 0 && now >= started + warmupMs) {
+      phase = 1;
+      windowStart = now;
+    } else if (phase === 1 && now >= windowStart + durationMs) {
+      phase = 2;
+      windowEnd = now;
+    }
+  };
   /** @returns {Promise<void>} */
   const worker = async () => {
     for (;;) {
       await call();
-      const now = performance.now();
-      if (now >= windowEnd) return;
-      if (now >= windowStart) completed++;
+      if ((++ticks & 63) === 0) tick();
+      if (phase === 1) completed++;
+      else if (phase === 2) return;
     }
   };
   const workers = [];
   for (let i = 0; i < concurrency; i++) workers.push(worker());
   await Promise.all(workers);
-  return { ops_s: Math.round(completed / (durationMs / 1000)), concurrency };
+  return {
+    ops_s: Math.round(completed / ((windowEnd - windowStart) / 1000)),
+    concurrency,
+  };
 }
-
 /**
  * Reads {@link BenchOptions} from command-line flags, falling back to
  * environment variables and then to {@link DEFAULT_OPTIONS}.

@@ -191,6 +191,49 @@ export class RingWriter extends RingEnd {
     return true;
   }
 
+  /**
+   * Where the body of the next record can be written in place, in
+   * {@linkcode RingWriter.bytes}: returns its offset and sets {@linkcode RingWriter.room} to the
+   * bytes available there (contiguous, at most {@linkcode RingWriter.maxRecord}), or returns -1
+   * when there is no room before the end of the ring (then use {@linkcode RingWriter.write},
+   * which wraps). Nothing is written until {@linkcode RingWriter.commit}.
+   */
+  claim(): number {
+    const capacity = this.capacity;
+    const tail = this.#tail;
+    const pos = tail & (capacity - 1);
+    const contiguous = capacity - pos;
+    let used = (tail - this.#head) >>> 0;
+    if (used + contiguous > capacity) used = this.#loadHead();
+    const fits = Math.min(capacity - used, contiguous) - 4;
+    if (fits <= 0) return -1;
+    this.room = Math.min(fits, this.maxRecord);
+    return this.data + pos + 4;
+  }
+
+  /** Bytes available at the offset {@linkcode RingWriter.claim} returned. */
+  room = 0;
+
+  /**
+   * Appends the record of `length` bytes (at most {@linkcode RingWriter.room}) written at the
+   * offset {@linkcode RingWriter.claim} returned, unpublished (see
+   * {@linkcode RingWriter.publish}).
+   */
+  commit(length: number, more = false): void {
+    if (length > this.room || length < 0) throw new RangeError(`Record of ${length} bytes`);
+    const tail = this.#tail;
+    this.u32[(this.data + (tail & (this.capacity - 1))) >>> 2] = more
+      ? (length | RING_MORE) >>> 0
+      : length;
+    this.#tail = (tail + ((length + 11) & ~7)) >>> 0;
+    this.room = 0;
+  }
+
+  /** The whole segment, for {@linkcode RingWriter.claim}. */
+  get bytes(): Uint8Array {
+    return this.u8;
+  }
+
   /** Makes every record written so far visible to the reader. */
   publish(): void {
     Atomics.store(this.u32, this.tailIndex, this.#tail);

@@ -10,7 +10,14 @@ import type { Transport } from "./transport.ts";
 import { Nucleus, NUCLEUS_CELL } from "./nucleus_api.ts";
 import type { CallOptions, ClientInfo, ConnectOptions } from "./client.ts";
 import { AGENT } from "./_names.ts";
-import { greeted, Pending, Session, UNPROCESSED, unprocessed } from "./_client_session.ts";
+import {
+  greeted,
+  Pending,
+  type Recovery,
+  Session,
+  UNPROCESSED,
+  unprocessed,
+} from "./_client_session.ts";
 import { DeadlineTimer } from "./_deadlines.ts";
 import { Balancer, DOWN_MS, mergeInstances, type Route, type Target } from "./_balancer.ts";
 import { type InstanceInfo, resolveTargets, type Subscription } from "./_discovery.ts";
@@ -35,7 +42,7 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** The machinery behind every client proxy. */
-export class ClientCore {
+export class ClientCore implements Recovery {
   readonly cell: string;
   readonly #options: ConnectOptions;
   readonly #idempotent: ReadonlySet<string>;
@@ -225,26 +232,50 @@ export class ClientCore {
     const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const deadline = Date.now() + timeoutMs;
     // The common case, connected and not cancelled, without an extra promise or closure layer:
-    // retries are only set up once an attempt fails.
-    return new Promise((resolve, reject) => {
-      let session = this.#session;
-      let target: Target | undefined;
-      if (session === undefined && this.#balancer.targets.length > 1) {
+    // retries are only set up once an attempt fails (see recover).
+    let session = this.#session;
+    let target: Target | undefined;
+    if (session === undefined && this.#balancer.targets.length > 1) {
+      try {
         target = this.#pick();
-        session = target.ready;
+      } catch (e) {
+        return Promise.reject(e); // A promise, never a throw: as every other failure.
       }
-      const fail = (error: CellError) => {
-        if (error.code === "UNAVAILABLE" && session) this.#markDown(this.#owners.get(session));
-        if (!this.#retryable(error, method, options, deadline)) return reject(error);
-        this.#retry(error, method, payload, deadline, options).then(resolve, reject);
-      };
-      if (session && !session.conn.closed && !session.draining && !options.signal?.aborted) {
-        this.#send(session, method, payload, deadline, timeoutMs, options, resolve, fail);
-      } else {
-        session = undefined;
-        this.#attempt(method, payload, deadline, options, target).then(resolve, (e) => fail(e));
-      }
-    });
+      session = target.ready;
+    }
+    if (session && !session.conn.closed && !session.draining && !options.signal?.aborted) {
+      const pending = new Pending(session, deadline, method, payload, options, this);
+      this.#send(pending, timeoutMs);
+      return pending.promise;
+    }
+    return this.#attempt(method, payload, deadline, options, target).catch((e) =>
+      this.#recover(e, undefined, method, payload, deadline, options)
+    );
+  }
+
+  /** A call sent on `pending.session` failed: retry it when that is allowed, else fail. */
+  recover(error: CellError, pending: Pending): Promise<unknown> {
+    return this.#recover(
+      error,
+      pending.session,
+      pending.label,
+      pending.payload,
+      pending.deadline,
+      pending.options,
+    );
+  }
+
+  #recover(
+    error: CellError,
+    session: Session | undefined,
+    method: string,
+    payload: unknown,
+    deadline: number,
+    options: CallOptions,
+  ): Promise<unknown> {
+    if (error.code === "UNAVAILABLE" && session) this.#markDown(this.#owners.get(session));
+    if (!this.#retryable(error, method, options, deadline)) return Promise.reject(error);
+    return this.#retry(error, method, payload, deadline, options);
   }
 
   #maxAttempts(): number {
@@ -313,49 +344,35 @@ export class ClientCore {
       target.waiting--;
     }
     try {
-      return await new Promise((resolve, reject) =>
-        this.#send(
-          session,
-          method,
-          payload,
-          deadline,
-          deadline - Date.now(),
-          options,
-          resolve,
-          reject,
-        )
-      );
+      const pending = new Pending(session, deadline, method, payload, options, undefined);
+      this.#send(pending, deadline - Date.now());
+      return await pending.promise;
     } catch (e) {
       if (e instanceof CellError && e.code === "UNAVAILABLE") this.#markDown(target);
       throw e;
     }
   }
 
-  #send(
-    session: Session,
-    method: string,
-    payload: unknown,
-    deadline: number,
-    remaining: number,
-    options: CallOptions,
-    resolve: (value: unknown) => void,
-    reject: (error: CellError) => void,
-  ): void {
+  /** Sends the call `pending` on its session, `remaining` ms before its deadline. */
+  #send(pending: Pending, remaining: number): void {
+    const method = pending.label;
     if (remaining <= 0) {
-      return reject(
+      return pending.reject(
         new CellError("DEADLINE_EXCEEDED", `Call '${method}' ran out of time before it was sent`),
       );
     }
+    const session = pending.session;
+    const options = pending.options;
     const id = session.nextId();
-    const pending = new Pending(session, id, deadline, method, resolve, reject);
+    pending.id = id;
     session.pending.set(id, pending);
     if (options.signal) pending.watch(options.signal);
-    this.#deadlines.watch(deadline);
+    this.#deadlines.watch(pending.deadline);
     const frame: RequestFrame = {
       kind: FrameKind.REQUEST,
       id,
       method,
-      payload,
+      payload: pending.payload,
       timeoutMs: Math.ceil(remaining),
     };
     if (options.metadata || this.#options.metadata) {
@@ -397,11 +414,12 @@ export class ClientCore {
     const started = performance.now();
     const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const deadline = Date.now() + timeoutMs;
-    await new Promise<unknown>((resolve, reject) => {
-      session.pending.set(id, new Pending(session, id, deadline, "ping", resolve, reject));
-      this.#deadlines.watch(deadline);
-      session.conn.send({ kind: FrameKind.PING, id });
-    });
+    const pending = new Pending(session, deadline, "ping", undefined, options, undefined);
+    pending.id = id;
+    session.pending.set(id, pending);
+    this.#deadlines.watch(deadline);
+    session.conn.send({ kind: FrameKind.PING, id });
+    await pending.promise;
     return performance.now() - started;
   }
 

@@ -3,32 +3,52 @@ import { CellError, codeFromNumber } from "./errors.ts";
 import type { Frame, HelloInfo } from "./protocol.ts";
 import { FrameKind, PROTOCOL_VERSION } from "./protocol.ts";
 import type { Connection } from "./transport.ts";
+import type { CallOptions } from "./client.ts";
 
-/** A call (or PING) waiting for its answer. */
+/** What a {@linkcode Pending} call consults when it fails: may retry it elsewhere. */
+export interface Recovery {
+  recover(error: CellError, pending: Pending): Promise<unknown>;
+}
+
+/** A call (or PING) waiting for its answer, and the promise its caller holds. */
 export class Pending {
-  readonly id: number;
+  id = 0;
   readonly deadline: number;
   readonly label: string;
+  readonly promise: Promise<unknown>;
+  /** The request, for a retry by {@linkcode Pending.recovery}. */
+  readonly payload: unknown;
+  readonly options: CallOptions;
   readonly #session: Session;
-  readonly #resolve: (value: unknown) => void;
-  readonly #reject: (error: CellError) => void;
+  readonly recovery: Recovery | undefined;
+  #resolve!: (value: unknown) => void;
+  #reject!: (error: unknown) => void;
   #signal: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
 
   constructor(
     session: Session,
-    id: number,
     deadline: number,
     label: string,
-    resolve: (value: unknown) => void,
-    reject: (error: CellError) => void,
+    payload: unknown,
+    options: CallOptions,
+    recovery: Recovery | undefined,
   ) {
     this.#session = session;
-    this.id = id;
     this.deadline = deadline;
     this.label = label;
-    this.#resolve = resolve;
-    this.#reject = reject;
+    this.payload = payload;
+    this.options = options;
+    this.recovery = recovery;
+    this.promise = new Promise((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+  }
+
+  /** The session the call was sent on. */
+  get session(): Session {
+    return this.#session;
   }
 
   /** Cancels the call when `signal` aborts. */
@@ -47,10 +67,11 @@ export class Pending {
     this.#resolve(value);
   }
 
-  /** Settles with a failure (the session has already forgotten the call). */
+  /** Settles with a failure (the session has already forgotten the call), or retries. */
   reject(error: CellError): void {
     this.#unwatch();
-    this.#reject(error);
+    if (this.recovery === undefined) this.#reject(error);
+    else this.recovery.recover(error, this).then(this.#resolve, this.#reject);
   }
 
   /** The caller stops waiting: forget the call, tell the server, fail with `error`. */
@@ -80,10 +101,99 @@ export function unprocessed(error: CellError): CellError {
   return error;
 }
 
+/**
+ * The calls in flight on a session, by id: a slot per `id & mask` (ids are handed out in
+ * sequence, so calls in flight rarely share a slot), and a map for those that do. Cheaper than
+ * a `Map` on the hot path (no hashing, no table churn as calls come and go).
+ */
+export class CallTable {
+  #slots: (Pending | undefined)[] = new Array(256).fill(undefined);
+  #mask = 255;
+  #overflow: Map<number, Pending> | undefined;
+  #size = 0;
+
+  /** Calls in the table. */
+  get size(): number {
+    return this.#size;
+  }
+
+  get(id: number): Pending | undefined {
+    const p = this.#slots[id & this.#mask];
+    if (p !== undefined && p.id === id) return p;
+    return this.#overflow?.get(id);
+  }
+
+  has(id: number): boolean {
+    return this.get(id) !== undefined;
+  }
+
+  /** Adds `pending` under its id (`pending.id`). */
+  set(id: number, pending: Pending): void {
+    if (this.#overflow !== undefined && this.#overflow.has(id)) {
+      this.#overflow.set(id, pending);
+      return;
+    }
+    const i = id & this.#mask;
+    const current = this.#slots[i];
+    if (current === undefined) {
+      this.#slots[i] = pending;
+      if (++this.#size * 2 > this.#slots.length) this.#grow();
+    } else if (current.id === id) {
+      this.#slots[i] = pending;
+    } else {
+      (this.#overflow ??= new Map()).set(id, pending);
+      if (++this.#size * 2 > this.#slots.length) this.#grow();
+    }
+  }
+
+  delete(id: number): boolean {
+    const i = id & this.#mask;
+    const p = this.#slots[i];
+    if (p !== undefined && p.id === id) {
+      this.#slots[i] = undefined;
+      this.#size--;
+      return true;
+    }
+    if (this.#overflow?.delete(id)) {
+      this.#size--;
+      return true;
+    }
+    return false;
+  }
+
+  /** The calls, in id order (a snapshot: the table may change while it is walked). */
+  values(): Pending[] {
+    const out: Pending[] = [];
+    for (const p of this.#slots) if (p !== undefined) out.push(p);
+    if (this.#overflow) { for (const p of this.#overflow.values()) out.push(p); }
+    return out.sort((a, b) => a.id - b.id);
+  }
+
+  /** `[id, call]` pairs, as {@linkcode CallTable.values}. */
+  [Symbol.iterator](): IterableIterator<[number, Pending]> {
+    return this.values().map((p): [number, Pending] => [p.id, p])[Symbol.iterator]();
+  }
+
+  clear(): void {
+    this.#slots.fill(undefined);
+    this.#overflow = undefined;
+    this.#size = 0;
+  }
+
+  #grow(): void {
+    const all = this.values();
+    this.#slots = new Array(this.#slots.length * 2).fill(undefined);
+    this.#mask = this.#slots.length - 1;
+    this.#overflow = undefined;
+    this.#size = 0;
+    for (const p of all) this.set(p.id, p);
+  }
+}
+
 /** One connection and the calls in flight on it. */
 export class Session {
   readonly conn: Connection;
-  readonly pending = new Map<number, Pending>();
+  readonly pending: CallTable = new CallTable();
   hello: HelloInfo | undefined;
   draining = false;
   #nextId = 1;

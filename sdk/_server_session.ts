@@ -254,8 +254,6 @@ export class Session {
       }
     }
     const call = new ServerCall(this.#server.name, frame, this.#peer);
-    this.#calls.set(id, call);
-    if (call.deadline !== Infinity) this.#server.deadlines.watch(call.deadline);
     let result: unknown;
     try {
       result = dispatch.handler(frame.payload as never, call);
@@ -263,12 +261,17 @@ export class Session {
       return this.#fail(id, call, e);
     }
     if (isThenable(result)) {
+      // In flight until it settles: cancellable, swept at its deadline. A handler that answered
+      // synchronously was never in flight for anything else to see.
+      this.#calls.set(id, call);
+      if (call.deadline !== Infinity) this.#server.deadlines.watch(call.deadline);
       result.then(
         (value) => this.#succeed(id, call, dispatch, value),
         (e) => this.#fail(id, call, e),
       );
     } else {
-      this.#succeed(id, call, dispatch, result);
+      call.finish();
+      this.#respond(id, call, dispatch, result);
     }
   }
 
@@ -276,6 +279,10 @@ export class Session {
     if (call.done) return;
     call.finish();
     this.#forget(id);
+    this.#respond(id, call, dispatch, value);
+  }
+
+  #respond(id: number, call: ServerCall, dispatch: Dispatch, value: unknown): void {
     // A call whose deadline passed was already answered by the deadline sweep, and is `done`.
     const response = dispatch.method.response;
     if (!response.check(value)) {

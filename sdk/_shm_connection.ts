@@ -5,7 +5,15 @@
 import { setImmediate } from "node:timers";
 import { type RingChannel, RingCorruptError } from "@cell/ring";
 import { CellError } from "./errors.ts";
-import { decodeFrameBody, encodeFrame, type Frame, isMalformed } from "./protocol.ts";
+import {
+  decodeFrameAt,
+  decodeFrameBody,
+  encodeFrame,
+  encodeFrameBodyInto,
+  type Frame,
+  frameTooLarge,
+  isMalformed,
+} from "./protocol.ts";
 import { closedConnection, type Connection, type ConnectionHandlers } from "./transport.ts";
 
 /** Spin budget bounds (ms): the budget doubles when a park was too short, halves when long. */
@@ -15,8 +23,18 @@ const SPIN_MAX_MS = 1;
 const SYNC_SPINS = 1000;
 /** Microtask turns without records before polling synchronously. */
 const QUIET_TURNS = 8;
-/** Records handled per turn of the loop. */
-const MAX_BATCH = 16;
+/**
+ * Records handled per turn of the loop at most: everything waiting, in practice (the bound only
+ * keeps a peer that writes as fast as this side reads from starving other microtasks).
+ */
+const MAX_BATCH = 256;
+/** Records read between two releases of their space to the writer. */
+const RELEASE_EVERY = 4;
+/**
+ * Frames sent while delivering a batch (answers, mostly) between two publications: the peer
+ * starts on the first while this side works on the rest, for one atomic store per group.
+ */
+const PUBLISH_EVERY = 16;
 /** Longest stretch of spinning without letting macrotasks (timers, I/O) run. */
 const YIELD_EVERY_MS = 1;
 /** Longest sleep of a parked loop; the C side checks the peer's socket every 50 ms meanwhile. */
@@ -49,6 +67,10 @@ export class ShmConnection implements Connection {
   #generation = 0;
   #parked = false;
   #spinMs = SPIN_MIN_MS;
+  /** True while #drain delivers frames: answers sent meanwhile are published in groups. */
+  #draining = false;
+  /** Records written while draining and not yet published. */
+  #unpublished = 0;
 
   constructor(channel: RingChannel, maxFrame: number) {
     this.#ch = channel;
@@ -79,6 +101,29 @@ export class ShmConnection implements Connection {
 
   send(frame: Frame): void {
     if (this.#closed) throw closedConnection();
+    const writer = this.#ch.writer;
+    if (this.#queue.length === 0) {
+      // The common case: encode straight into the ring, as one record.
+      const at = writer.claim();
+      if (at >= 0) {
+        const end = encodeFrameBodyInto(frame, writer.bytes, at, writer.room);
+        if (end >= 0) {
+          const length = end - at;
+          if (length > this.peerMaxFrame) throw frameTooLarge(length, this.peerMaxFrame);
+          writer.commit(length);
+          // While a batch is delivered, publish every few frames, and at once after its last
+          // record (the only one, when calls come one at a time).
+          if (
+            this.#draining && ++this.#unpublished < PUBLISH_EVERY && this.#ch.reader.ready()
+          ) return;
+          this.#unpublished = 0;
+          writer.publish();
+          if (this.#ch.notify()) local.get(this.#ch.segment.name)?.[1 - this.#ch.side]?.wake();
+          if (this.#parked) this.#kick();
+          return;
+        }
+      }
+    }
     const body = encodeFrame(frame, this.peerMaxFrame).subarray(4);
     if (this.#queue.length > 0) this.#queue.push({ body, offset: 0 });
     else {
@@ -135,28 +180,58 @@ export class ShmConnection implements Connection {
 
   /** Delivers every complete message waiting in the incoming ring; returns how many records. */
   #drain(): number {
+    this.#draining = true;
+    try {
+      return this.#deliver();
+    } finally {
+      this.#draining = false;
+      if (this.#unpublished > 0) this.#publishSent();
+    }
+  }
+
+  #publishSent(): void {
+    this.#unpublished = 0;
+    this.#ch.writer.publish();
+    if (this.#ch.notify()) local.get(this.#ch.segment.name)?.[1 - this.#ch.side]?.wake();
+  }
+
+  #deliver(): number {
     const reader = this.#ch.reader;
     const handlers = this.#handlers!;
     let records = 0;
-    // A bounded batch: answers to the first frames go out (and the peer starts on them) while
-    // this side works on the rest, instead of both sides taking turns on whole batches.
-    for (let record = reader.next(); record !== null; record = reader.next()) {
+    // Everything waiting, with its space given back every few records, and answers published
+    // every few frames (see #drain): the peer starts on the first answers, and refills the
+    // ring, while this side works on the rest.
+    const bytes = reader.bytes;
+    for (let at = reader.nextOffset(); at >= 0; at = reader.nextOffset()) {
       records++;
-      let body = record;
-      if (reader.more || this.#parts.length > 0) {
-        this.#partBytes += record.length;
-        if (this.#partBytes > this.#maxFrame) throw this.#tooLong(this.#partBytes);
-        this.#parts.push(record.slice());
-        if (reader.more) continue;
-        body = new Uint8Array(this.#partBytes);
-        let at = 0;
-        for (const part of this.#parts) {
-          body.set(part, at);
-          at += part.length;
+      const length = reader.length;
+      if (!reader.more && this.#parts.length === 0) {
+        // The common case: a whole frame in one record, decoded in place.
+        if (length > this.#maxFrame) throw this.#tooLong(length);
+        const frame = decodeFrameAt(bytes, at, at + length);
+        if (frame !== null) {
+          if (isMalformed(frame)) handlers.onMalformed(frame);
+          else handlers.onFrame(frame);
+          if (this.#closed) return records;
         }
-        this.#parts = [];
-        this.#partBytes = 0;
-      } else if (body.length > this.#maxFrame) throw this.#tooLong(body.length);
+        if (records >= MAX_BATCH) break;
+        if ((records & (RELEASE_EVERY - 1)) === 0) reader.release();
+        continue;
+      }
+      // A message split over several records: gather them.
+      this.#partBytes += length;
+      if (this.#partBytes > this.#maxFrame) throw this.#tooLong(this.#partBytes);
+      this.#parts.push(bytes.slice(at, at + length));
+      if (reader.more) continue;
+      const body = new Uint8Array(this.#partBytes);
+      let offset = 0;
+      for (const part of this.#parts) {
+        body.set(part, offset);
+        offset += part.length;
+      }
+      this.#parts = [];
+      this.#partBytes = 0;
       const frame = decodeFrameBody(body);
       if (frame === null) continue;
       if (isMalformed(frame)) handlers.onMalformed(frame);

@@ -19,19 +19,27 @@ const CHUNK = 64 * 1024;
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
 
-let buf = new Uint8Array(CHUNK);
-let view = new DataView(buf.buffer);
+let buf: Uint8Array = new Uint8Array(CHUNK);
+let view: DataView = new DataView(buf.buffer);
 let pos = 0;
 let start = 0;
+/** End of the room being written: the chunk's end, or the caller's limit (see encodeTupleInto). */
+let end = CHUNK;
+/** True while encoding into a caller's buffer: running out of room throws `NO_ROOM`. */
+let fixed = false;
+/** Thrown (and caught) when a value does not fit the caller's buffer. */
+const NO_ROOM = new RangeError("No room");
 
 /** Makes room for `n` more bytes, moving the value being written to a fresh chunk if needed. */
 function ensure(n: number): void {
-  if (pos + n <= buf.length) return;
+  if (pos + n <= end) return;
+  if (fixed) throw NO_ROOM;
   const written = pos - start;
   const next = new Uint8Array(Math.max(CHUNK, (written + n) * 2));
   next.set(buf.subarray(start, pos));
   buf = next;
   view = new DataView(buf.buffer);
+  end = buf.length;
   start = 0;
   pos = written;
 }
@@ -41,23 +49,122 @@ function ensure(n: number): void {
  * The result is a view of a shared chunk that later calls never write over.
  */
 export function encodeMsgpack(value: unknown, prefix = 0): Uint8Array {
-  if (buf.length - pos < 1024) {
-    buf = new Uint8Array(CHUNK);
-    view = new DataView(buf.buffer);
-    pos = 0;
-  }
-  start = pos;
-  pos += prefix;
+  beginChunk(prefix);
   try {
     write(value, 0);
   } catch (e) {
     pos = start;
     throw e;
   }
+  return endChunk();
+}
+
+function beginChunk(prefix: number): void {
+  if (buf.length - pos < 1024) {
+    buf = new Uint8Array(CHUNK);
+    view = new DataView(buf.buffer);
+    end = CHUNK;
+    pos = 0;
+  }
+  start = pos;
+  pos += prefix;
+}
+
+function endChunk(): Uint8Array {
   const out = buf.subarray(start, pos);
   // The next value starts on an 8-byte boundary: cheaper copies of it later.
   pos = (pos + 7) & ~7;
   return out;
+}
+
+/**
+ * Encodes the array `[v0, ..., v{count-1}]` (`count` up to 6) like {@linkcode encodeMsgpack}
+ * encodes that array, without the caller building it: the wire protocol's frames.
+ */
+export function encodeTuple(
+  prefix: number,
+  count: number,
+  v0: unknown,
+  v1: unknown,
+  v2: unknown,
+  v3: unknown,
+  v4: unknown,
+  v5: unknown,
+): Uint8Array {
+  beginChunk(prefix);
+  try {
+    writeTuple(count, v0, v1, v2, v3, v4, v5);
+  } catch (e) {
+    pos = start;
+    throw e;
+  }
+  return endChunk();
+}
+
+let targetBytes: Uint8Array = new Uint8Array(0);
+let targetView: DataView = new DataView(targetBytes.buffer);
+
+/**
+ * Like {@linkcode encodeTuple}, but straight into `target` from `offset`, using at most `room`
+ * bytes: returns where the encoding ends, or -1 (nothing meaningful written) when it might not
+ * fit. Encoding errors other than lack of room are thrown.
+ */
+export function encodeTupleInto(
+  target: Uint8Array,
+  offset: number,
+  room: number,
+  count: number,
+  v0: unknown,
+  v1: unknown,
+  v2: unknown,
+  v3: unknown,
+  v4: unknown,
+  v5: unknown,
+): number {
+  if (target !== targetBytes) {
+    targetBytes = target;
+    targetView = new DataView(target.buffer, target.byteOffset, target.byteLength);
+  }
+  const savedBuf = buf, savedView = view, savedPos = pos, savedStart = start, savedEnd = end;
+  buf = target;
+  view = targetView;
+  pos = start = offset;
+  end = Math.min(offset + room, target.length);
+  fixed = true;
+  try {
+    writeTuple(count, v0, v1, v2, v3, v4, v5);
+    return pos;
+  } catch (e) {
+    if (e === NO_ROOM) return -1;
+    throw e;
+  } finally {
+    fixed = false;
+    buf = savedBuf;
+    view = savedView;
+    pos = savedPos;
+    start = savedStart;
+    end = savedEnd;
+  }
+}
+
+function writeTuple(
+  count: number,
+  v0: unknown,
+  v1: unknown,
+  v2: unknown,
+  v3: unknown,
+  v4: unknown,
+  v5: unknown,
+): void {
+  // As writeArray at depth 1: the elements of a top-level array.
+  ensure(1);
+  buf[pos++] = 0x90 | count;
+  write(v0, 1);
+  if (count > 1) write(v1, 1);
+  if (count > 2) write(v2, 1);
+  if (count > 3) write(v3, 1);
+  if (count > 4) write(v4, 1);
+  if (count > 5) write(v5, 1);
 }
 
 function write(value: unknown, depth: number): void {
@@ -86,6 +193,10 @@ function write(value: unknown, depth: number): void {
         throw new RangeError(`Value nests deeper than ${MAX_DEPTH} levels (or refers to itself)`);
       }
       if (Array.isArray(value)) return writeArray(value, depth + 1);
+      // The usual payload first: a plain object (none of the checks below can hold for it).
+      if (Object.getPrototypeOf(value) === Object.prototype && !ArrayBuffer.isView(value)) {
+        return writeObject(value as Record<string, unknown>, depth + 1);
+      }
       if (value instanceof Uint8Array) return writeBin(value);
       if (value instanceof Map) return writeMapEntries([...value], depth + 1);
       if (ArrayBuffer.isView(value) || value instanceof Date || value instanceof Set) {
@@ -281,6 +392,23 @@ function writeArray(a: unknown[], depth: number): void {
 
 function writeObject(o: Record<string, unknown>, depth: number): void {
   const keys = Object.keys(o);
+  if (keys.length < 16) {
+    // One pass: a fixmap header, its count fixed once the undefined values were left out.
+    // (Relative to `start`: ensure may move the value being written.)
+    ensure(1);
+    const header = pos++ - start;
+    let n = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!;
+      const v = o[key];
+      if (v === undefined) continue;
+      n++;
+      writeString(key);
+      write(v, depth);
+    }
+    buf[start + header] = 0x80 | n;
+    return;
+  }
   let n = keys.length;
   for (let i = 0; i < keys.length; i++) if (o[keys[i]!] === undefined) n--;
   writeHeader(n, 0x80, 0xde, 0xdf, 16);
@@ -307,6 +435,10 @@ function writeMapEntries(entries: [unknown, unknown][], depth: number): void {
 let src: Uint8Array = new Uint8Array(0);
 let srcView: DataView = new DataView(src.buffer);
 let at = 0;
+/** The last array decodeTupleRange read from, whose buffer `srcView` views. */
+let lastBytes: Uint8Array = src;
+/** End of the input in `src`. */
+let limit = 0;
 
 /** A decoding failure: the input is not MessagePack that Cell accepts. */
 export class MsgpackError extends Error {
@@ -327,12 +459,49 @@ export function decodeMsgpack(bytes: Uint8Array): unknown {
   // a DataView per message.
   if (srcView.buffer !== bytes.buffer) srcView = new DataView(bytes.buffer);
   src = bytes;
+  lastBytes = EMPTY;
   base = bytes.byteOffset;
   at = 0;
+  limit = bytes.length;
   try {
     const value = read(0);
-    if (at !== bytes.length) fail(`${bytes.length - at} unexpected bytes after the value`);
+    if (at !== limit) fail(`${limit - at} unexpected bytes after the value`);
     return value;
+  } finally {
+    src = EMPTY;
+  }
+}
+
+/**
+ * Decodes `bytes[begin..finish)` when it holds exactly one array of 1 to `out.length` elements,
+ * into `out`, and returns the count; returns -1 for anything else, malformed input included
+ * (decode it with {@linkcode decodeMsgpack} for the error). The values are those
+ * {@linkcode decodeMsgpack} gives; `bytes` is read in place (a frame in a ring, say).
+ */
+export function decodeTupleRange(
+  bytes: Uint8Array,
+  begin: number,
+  finish: number,
+  out: unknown[],
+): number {
+  if (begin >= finish) return -1;
+  const h = bytes[begin]!;
+  const n = h - 0x90;
+  if (n < 1 || n > 15 || n > out.length) return -1;
+  if (bytes !== lastBytes) {
+    // Records are read in place from one mapping: one view of it, made once.
+    lastBytes = bytes;
+    if (srcView.buffer !== bytes.buffer) srcView = new DataView(bytes.buffer);
+  }
+  src = bytes;
+  base = bytes.byteOffset;
+  at = begin + 1;
+  limit = finish;
+  try {
+    for (let i = 0; i < n; i++) out[i] = read(1);
+    return at === finish ? n : -1;
+  } catch {
+    return -1;
   } finally {
     src = EMPTY;
   }
@@ -344,7 +513,7 @@ let base = 0;
 const EMPTY: Uint8Array = new Uint8Array(0);
 
 function need(n: number): void {
-  if (at + n > src.length) fail(`Truncated input: ${n} more bytes expected`);
+  if (at + n > limit) fail(`Truncated input: ${n} more bytes expected`);
 }
 
 function read(depth: number): unknown {
@@ -446,12 +615,43 @@ function readBin(n: number): Uint8Array {
   return src.slice(at - n, at);
 }
 
+/** Short ASCII strings decoded before (keys, method names, common values), by hash of bytes. */
+const CACHE_SLOTS = 4096;
+const MAX_CACHED = 24;
+const cacheBytes: (Uint8Array | undefined)[] = new Array(CACHE_SLOTS).fill(undefined);
+const cacheStrings: string[] = new Array(CACHE_SLOTS).fill("");
+
 function readString(n: number): string {
   need(n);
   const begin = at;
   at += n;
-  if (n < 32) {
-    // Short ASCII in one call; anything else through the (validating) TextDecoder.
+  if (n <= MAX_CACHED) {
+    if (n === 0) return "";
+    // Hash the length and a few bytes, then take the string decoded before if the slot holds
+    // the very same bytes (ASCII, as only ASCII is cached): no string built, nothing allocated.
+    const s = src;
+    let h = Math.imul(n ^ s[begin]!, 0x01000193);
+    h = Math.imul(h ^ s[at - 1]!, 0x01000193);
+    h = Math.imul(h ^ s[begin + (n >> 1)]!, 0x01000193);
+    if (n > 3) h = Math.imul(h ^ s[begin + 1]!, 0x01000193);
+    const slot = (h ^ (h >>> 15)) & (CACHE_SLOTS - 1);
+    const cached = cacheBytes[slot];
+    if (cached !== undefined && cached.length === n) {
+      let i = 0;
+      while (i < n && cached[i] === s[begin + i]) i++;
+      if (i === n) return cacheStrings[slot]!;
+    }
+    let out = "";
+    for (let i = begin; i < at; i++) {
+      const b = s[i]!;
+      if (b >= 0x80) return decodeUtf8(begin, at);
+      out += String.fromCharCode(b);
+    }
+    cacheBytes[slot] = s.slice(begin, at);
+    cacheStrings[slot] = out;
+    return out;
+  }
+  if (n < 64) {
     for (let i = begin; i < at; i++) if (src[i]! >= 0x80) return decodeUtf8(begin, at);
     return String.fromCharCode.apply(null, src.subarray(begin, at) as unknown as number[]);
   }
@@ -470,7 +670,7 @@ function decodeUtf8(begin: number, end: number): string {
 function readArray(n: number, depth: number): unknown[] {
   if (depth >= MAX_DEPTH) fail(`Nesting deeper than ${MAX_DEPTH} levels`);
   // Every element takes at least one byte: a larger count cannot be honest.
-  if (n > src.length - at) fail(`Array of ${n} elements in ${src.length - at} bytes`);
+  if (n > limit - at) fail(`Array of ${n} elements in ${limit - at} bytes`);
   const out = new Array<unknown>(n);
   for (let i = 0; i < n; i++) out[i] = read(depth + 1);
   return out;
@@ -478,7 +678,7 @@ function readArray(n: number, depth: number): unknown[] {
 
 function readMap(n: number, depth: number): Record<string, unknown> {
   if (depth >= MAX_DEPTH) fail(`Nesting deeper than ${MAX_DEPTH} levels`);
-  if (n * 2 > src.length - at) fail(`Map of ${n} entries in ${src.length - at} bytes`);
+  if (n * 2 > limit - at) fail(`Map of ${n} entries in ${limit - at} bytes`);
   const out: Record<string, unknown> = {};
   for (let i = 0; i < n; i++) {
     const key = read(depth + 1);

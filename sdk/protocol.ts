@@ -8,7 +8,8 @@
  *
  * @module
  */
-import { decode, encodeAfter } from "./codec.ts";
+import { decode } from "./codec.ts";
+import { decodeTupleRange, encodeTuple, encodeTupleInto } from "./msgpack.ts";
 import { CellError } from "./errors.ts";
 
 /** Version of the wire protocol this implementation speaks. */
@@ -155,20 +156,105 @@ export function frameToArray(frame: Frame): unknown[] {
  * ```
  */
 export function encodeFrame(frame: Frame, maxFrame: number = DEFAULT_MAX_FRAME): Uint8Array {
-  const out = encodeAfter(frameToArray(frame), FRAME_HEADER_BYTES);
-  const length = out.length - FRAME_HEADER_BYTES;
-  if (length > maxFrame) {
-    throw new CellError(
-      "RESOURCE_EXHAUSTED",
-      `Message of ${length} bytes exceeds the peer's limit of ${maxFrame} bytes: ` +
-        "send smaller messages or raise maxFrame on both sides",
-    );
+  let out: Uint8Array;
+  // Field by field as frameToArray lists them, without building the array.
+  switch (frame.kind) {
+    case FrameKind.REQUEST:
+      out = frame.metadata === undefined
+        ? encodeTuple(4, 5, 1, frame.id, frame.method, frame.payload, frame.timeoutMs, undefined)
+        : encodeTuple(
+          4,
+          6,
+          1,
+          frame.id,
+          frame.method,
+          frame.payload,
+          frame.timeoutMs,
+          frame.metadata,
+        );
+      break;
+    case FrameKind.RESPONSE:
+      out = encodeTuple(4, 3, 2, frame.id, frame.payload, undefined, undefined, undefined);
+      break;
+    default: {
+      const a = frameToArray(frame);
+      out = encodeTuple(4, a.length, a[0], a[1], a[2], a[3], a[4], a[5]);
+    }
   }
+  const length = out.length - FRAME_HEADER_BYTES;
+  if (length > maxFrame) throw frameTooLarge(length, maxFrame);
   out[0] = length >>> 24;
   out[1] = (length >>> 16) & 0xff;
   out[2] = (length >>> 8) & 0xff;
   out[3] = length & 0xff;
   return out;
+}
+
+/** The error for a frame body of `length` bytes over the peer's `maxFrame`. */
+export function frameTooLarge(length: number, maxFrame: number): CellError {
+  return new CellError(
+    "RESOURCE_EXHAUSTED",
+    `Message of ${length} bytes exceeds the peer's limit of ${maxFrame} bytes: ` +
+      "send smaller messages or raise maxFrame on both sides",
+  );
+}
+
+/**
+ * Encodes a frame's body (no length prefix) straight into `target` from `offset`, in at most
+ * `room` bytes; returns where it ends, or -1 when it might not fit (then use
+ * {@linkcode encodeFrame}). The bytes are those of {@linkcode encodeFrame}'s body.
+ */
+export function encodeFrameBodyInto(
+  frame: Frame,
+  target: Uint8Array,
+  offset: number,
+  room: number,
+): number {
+  switch (frame.kind) {
+    case FrameKind.REQUEST:
+      return frame.metadata === undefined
+        ? encodeTupleInto(
+          target,
+          offset,
+          room,
+          5,
+          1,
+          frame.id,
+          frame.method,
+          frame.payload,
+          frame.timeoutMs,
+          undefined,
+        )
+        : encodeTupleInto(
+          target,
+          offset,
+          room,
+          6,
+          1,
+          frame.id,
+          frame.method,
+          frame.payload,
+          frame.timeoutMs,
+          frame.metadata,
+        );
+    case FrameKind.RESPONSE:
+      return encodeTupleInto(
+        target,
+        offset,
+        room,
+        3,
+        2,
+        frame.id,
+        frame.payload,
+        undefined,
+        undefined,
+        undefined,
+      );
+    default: {
+      const a = frameToArray(frame);
+      return encodeTupleInto(target, offset, room, a.length, a[0], a[1], a[2], a[3], a[4], a[5]);
+    }
+  }
 }
 
 /** A frame body that could not be understood; `id` is the call it belongs to, when known. */
@@ -226,7 +312,45 @@ export function decodeFrameBody(body: Uint8Array): Frame | MalformedFrame | null
     return malformed("body must be an array [kind, ...]");
   }
   // Index access, not destructuring: destructuring walks the array's iterator.
-  const kind = value[0], a = value[1], b = value[2], c = value[3], d = value[4], e = value[5];
+  return frameOf(value.length, value[0], value[1], value[2], value[3], value[4], value[5]);
+}
+
+/** Fields of the frame being decoded by decodeFrameAt, reused. */
+const FIELDS: unknown[] = [undefined, undefined, undefined, undefined, undefined, undefined];
+
+/**
+ * Like {@linkcode decodeFrameBody} for the body at `bytes[begin..end)`, read in place (a record in
+ * a ring) without a view of it for the common frames.
+ */
+export function decodeFrameAt(
+  bytes: Uint8Array,
+  begin: number,
+  end: number,
+): Frame | MalformedFrame | null {
+  const f = FIELDS;
+  const n = decodeTupleRange(bytes, begin, end, f);
+  const frame = n < 2
+    ? decodeFrameBody(bytes.subarray(begin, end))
+    : frameOf(n, f[0], f[1], f[2], f[3], f[4], f[5]);
+  f[0] =
+    f[1] =
+    f[2] =
+    f[3] =
+    f[4] =
+    f[5] =
+      undefined;
+  return frame;
+}
+
+function frameOf(
+  length: number,
+  kind: unknown,
+  a: unknown,
+  b: unknown,
+  c: unknown,
+  d: unknown,
+  e: unknown,
+): Frame | MalformedFrame | null {
   if (typeof kind !== "number" || !Number.isInteger(kind) || kind < 0) {
     return malformed(`kind must be a non-negative integer, got ${describe(kind)}`);
   }
@@ -242,7 +366,7 @@ export function decodeFrameBody(body: Uint8Array): Frame | MalformedFrame | null
     case FrameKind.REQUEST: {
       if (!isId(a) || a === 0) return malformed("REQUEST id must be an integer from 1 to 2^32-1");
       if (typeof b !== "string") return malformed("REQUEST method must be a string", a);
-      if (value.length < 5 || !isId(d)) {
+      if (length < 5 || !isId(d)) {
         return malformed("REQUEST timeout must be a non-negative integer (ms, 0 = none)", a);
       }
       if (e !== undefined && e !== null && !isStringMap(e)) {
@@ -253,7 +377,7 @@ export function decodeFrameBody(body: Uint8Array): Frame | MalformedFrame | null
       return frame;
     }
     case FrameKind.RESPONSE:
-      if (!isId(a) || value.length < 3) return malformed("RESPONSE must be [2, id, payload]");
+      if (!isId(a) || length < 3) return malformed("RESPONSE must be [2, id, payload]");
       return { kind, id: a, payload: b };
     case FrameKind.ERROR: {
       if (!isId(a) || !isId(b) || typeof c !== "string") {
