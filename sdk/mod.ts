@@ -101,3 +101,27 @@ export {
   type RegisterOptions,
 } from "./nucleus.ts";
 export { checkCellName } from "./_names.ts";
+export {
+  type CodegenMacro,
+  codegenMacro,
+  type CodegenMacroOptions,
+  expand,
+  type Expanded,
+  ExpandedFile,
+  expandFiles,
+  type ExpandFilesOptions,
+  type ExpandOptions,
+  ExpandRequest,
+  ExpandResponse,
+  type Macro,
+  type MacroFile,
+  MacroInfo,
+  MacroList,
+  MacroService,
+  macroService,
+  MacrosRequest,
+  type ProteinMacro,
+  proteinMacro,
+  type ProteinMacroOptions,
+  withMacros,
+} from "./macro.ts";

@@ -11,8 +11,8 @@ if [ ! -x "$venv/bin/python" ]; then
   mkdir -p "$(dirname "$venv")"
   "$python" -m venv "$venv" >&2
 fi
-if ! "$venv/bin/python" -c 'import msgpack, mypy' 2>/dev/null; then
+if ! "$venv/bin/python" -c 'import msgpack, mypy, pydantic' 2>/dev/null; then
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    'msgpack>=1.0,<2' 'mypy>=1.10' >&2
+    'msgpack>=1.0,<2' 'mypy>=1.10' 'pydantic>=2,<3' >&2
 fi
 echo "$venv/bin/python"
