@@ -203,6 +203,22 @@ Deno.test("generated TypeScript and Python clients pass the conformance cases an
         "TypeScript vectors",
         VECTOR_COUNT,
       );
+      // The same client under Node.js (20 has no type stripping: tsx runs the .ts as it is).
+      // As .mts, so that tsx runs it as an ES module (top-level await) without a package.json.
+      const nodeRunner = join(dir, "run.mts");
+      await Deno.copyFile(runner, nodeRunner);
+      const nodeEnv = { ...runEnv, HOME: Deno.env.get("HOME") ?? "/root" };
+      const tsx = ["-y", "tsx@4.20.3", nodeRunner];
+      assertRunner(
+        await exec("npx", [...tsx, "cases", CASES], { env: nodeEnv }),
+        "TypeScript cases under Node.js",
+        CASE_COUNT + 2,
+      );
+      assertRunner(
+        await exec("npx", [...tsx, "vectors", VECTORS], { env: nodeEnv }),
+        "TypeScript vectors under Node.js",
+        VECTOR_COUNT,
+      );
     });
 
     const py = await python();

@@ -12,8 +12,12 @@
  *
  * @module
  */
+import { realpathSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import process from "node:process";
 import { pathToFileURL } from "node:url";
+import { inspect } from "node:util";
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -116,7 +120,7 @@ function same(a: unknown, b: unknown, strict: boolean): boolean {
 }
 
 function short(v: unknown): string {
-  const text = Deno.inspect(v, { depth: 4, iterableLimit: 8, strAbbreviateSize: 80 });
+  const text = inspect(v, { depth: 4, maxArrayLength: 8, maxStringLength: 80 });
   return text.length < 300 ? text : `${text.slice(0, 300)}...`;
 }
 
@@ -268,7 +272,7 @@ function checkVector(gen: Generated, group: string, v: Vector): string | undefin
 
 async function runVectors(gen: Generated, dir: string): Promise<void> {
   for (const group of ["msgpack.json", "frames.json", "ignored.json", "malformed.json"]) {
-    const vectors = JSON.parse(await Deno.readTextFile(join(dir, group))) as Vector[];
+    const vectors = JSON.parse(await readFile(join(dir, group), "utf8")) as Vector[];
     for (const v of vectors) {
       let error: string | undefined;
       try {
@@ -281,21 +285,22 @@ async function runVectors(gen: Generated, dir: string): Promise<void> {
   }
 }
 
-if (import.meta.main) {
-  const [mode, path] = Deno.args;
+// Node (through tsx) has no import.meta.main: the file is only ever run, never imported.
+if (import.meta.main !== false) {
+  const [mode, path] = process.argv.slice(2);
   if ((mode !== "cases" && mode !== "vectors") || path === undefined) {
     console.error("usage: run.ts cases CASES.json | run.ts vectors VECTORS_DIR");
-    Deno.exit(2);
+    process.exit(2);
   }
-  const dir = Deno.env.get("CELL_CONFORMANCE_CLIENT") ?? ".";
+  const dir = process.env.CELL_CONFORMANCE_CLIENT ?? ".";
   const gen = await import(
-    pathToFileURL(join(Deno.realPathSync(dir), "conformance.ts")).href
+    pathToFileURL(join(realpathSync(dir), "conformance.ts")).href
   ) as Generated;
   if (mode === "cases") {
-    await runCases(gen, (JSON.parse(await Deno.readTextFile(path)) as { cases: Case[] }).cases);
+    await runCases(gen, (JSON.parse(await readFile(path, "utf8")) as { cases: Case[] }).cases);
   } else {
     await runVectors(gen, path);
   }
   console.log(JSON.stringify({ summary: true, passed, failed }));
-  Deno.exit(failed === 0 ? 0 : 1);
+  process.exit(failed === 0 ? 0 : 1);
 }
