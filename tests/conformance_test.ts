@@ -281,12 +281,16 @@ Deno.test("generated TypeScript and Python clients pass the conformance cases an
   }
 });
 
-Deno.test("the seed's Python snippet prints Hello, Python! through a generated client", async (t) => {
+const TS_SEED = `import { MyServiceClient } from "./my_service.ts";
+const client = new MyServiceClient();
+await client.connect();
+const result = await client.greet({ name: "TypeScript" });
+console.log(result.greeting);
+client.close();
+`;
+
+Deno.test("the seed's Python snippet prints Hello, Python! through a generated client, and its TypeScript twin Hello, TypeScript!", async (t) => {
   const py = await python();
-  if (py === undefined) {
-    await t.step({ name: "python", ignore: true, fn: () => {} });
-    return;
-  }
   const home = await tempDir("cell-seed-");
   const out = await tempDir("cell-seed-gen-");
   try {
@@ -295,22 +299,29 @@ Deno.test("the seed's Python snippet prints Hello, Python! through a generated c
       CELL_NUCLEUS: "0",
       PATH: Deno.env.get("PATH") ?? "",
     });
-    await cell([
-      "--home",
-      home,
-      "generate",
-      "my-service",
-      "--language",
-      "python",
-      "--output",
-      out,
-      "--force",
-    ]);
-    const snippet = "from my_service import MyServiceClient; client = MyServiceClient(); " +
-      "client.connect(); result = client.greet(name=\"Python\"); print(result['greeting'])";
-    const result = await exec(py, ["-c", snippet], { env: { CELL_HOME: home }, cwd: out });
-    assertOk(result, "the snippet");
-    assertEquals(result.stdout, "Hello, Python!\n");
+    await t.step("typescript", async () => {
+      const dir = join(out, "ts");
+      await cell(["--home", home, "generate", "my-service", "-l", "typescript", "-o", dir]);
+      await Deno.writeTextFile(join(dir, "seed.ts"), TS_SEED);
+      const result = await exec(Deno.execPath(), ["run", "-A", join(dir, "seed.ts")], {
+        env: { CELL_HOME: home },
+      });
+      assertOk(result, "the TypeScript snippet");
+      assertEquals(result.stdout, "Hello, TypeScript!\n");
+    });
+    await t.step({
+      name: "python",
+      ignore: py === undefined,
+      fn: async () => {
+        const dir = join(out, "py");
+        await cell(["--home", home, "generate", "my-service", "--language", "python", "-o", dir]);
+        const snippet = "from my_service import MyServiceClient; client = MyServiceClient(); " +
+          "client.connect(); result = client.greet(name=\"Python\"); print(result['greeting'])";
+        const result = await exec(py!, ["-c", snippet], { env: { CELL_HOME: home }, cwd: dir });
+        assertOk(result, "the snippet");
+        assertEquals(result.stdout, "Hello, Python!\n");
+      },
+    });
   } finally {
     await Deno.remove(home, { recursive: true }).catch(() => {});
     await Deno.remove(out, { recursive: true }).catch(() => {});
