@@ -32,8 +32,6 @@ import { DEFAULT_OPTIONS, jsonLine, measurePairedLatency, parseBenchOptions } fr
 import { measureInproc, measureUds, startUdsGreeter } from "./cell_rpc.ts";
 import { measureRawUds, startRawUds } from "./raw_uds.ts";
 import { runNodeBaseline } from "./baselines.ts";
-import { measureShm } from "./shm.ts";
-import { measureShmRaw } from "./shm_raw.ts";
 import { canPin, CLIENT_CPU, pinSelf, SERVER_CPU } from "./_cpus.ts";
 
 await pinSelf();
@@ -57,9 +55,29 @@ const contenders: [string, () => Promise<Result>][] = [
   ["moleculer_local", () => runNodeBaseline("moleculer_local.mjs", passThrough)],
   ["moleculer_tcp", () => runNodeBaseline("moleculer_tcp.mjs", passThrough)],
   ["grpc_js", () => runNodeBaseline("grpc_js.mjs", passThrough)],
-  ["shm", () => measureShm(opts)],
-  ["shm_raw", () => measureShmRaw(opts)],
+  ["shm", () => inOwnProcess("./shm.ts", "shm")],
+  ["shm_raw", () => inOwnProcess("./shm_raw.ts", "shm_raw")],
 ];
+
+/**
+ * Runs a contender's client in a fresh process (pinned to the client CPU by that module), as
+ * the Node baselines are: after the in-process and Unix-socket runs, this process's heap and the
+ * JIT's type feedback for the SDK's shared call path (now seeing three connection classes)
+ * cost the ring ~10% of its throughput, which a client using one transport never pays.
+ */
+async function inOwnProcess(module: string, key: string): Promise<Result> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL(module, import.meta.url).pathname, ...passThrough],
+    env: { CELL_SHM: "1" },
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  if (!output.success) throw new Error(`${module} exited with code ${output.code}`);
+  const lines = new TextDecoder().decode(output.stdout).trim().split("\n");
+  const result = (JSON.parse(lines[lines.length - 1]!) as Record<string, Result>)[key];
+  if (!result) throw new Error(`${module} printed no '${key}' result`);
+  return result;
+}
 
 const results: Record<string, Result> = {};
 
