@@ -22,6 +22,7 @@ import { type Context, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./_common.ts";
 import { type CliIo, denoIo } from "./io.ts";
 import { registerCall } from "./call.ts";
 import { registerGenerate } from "./generate.ts";
+import { registerVivaldi } from "./vivaldi.ts";
 import { registerInit } from "./init.ts";
 import { registerLifecycle } from "./lifecycle.ts";
 import { registerNucleus } from "./nucleus.ts";
@@ -103,6 +104,7 @@ function createProgram(ctx: Context): Command {
   registerCall(program, ctx);
   registerSchema(program, ctx);
   registerGenerate(program, ctx);
+  registerVivaldi(program, ctx);
   registerPing(program, ctx);
   registerNucleus(program, ctx);
   registerLifecycle(program, ctx);
