@@ -114,3 +114,39 @@ Deno.test("after a nucleus is killed, the next one finds its deployed instances 
     }
   }
 });
+
+Deno.test({
+  name:
+    "on a machine that never built the ring's library, sandboxed instances still serve on the ring",
+  ignore: !(await exists("/usr/bin/bwrap")),
+  fn: async () => {
+    await using home = await tempCellHome();
+    const cache = await Deno.makeTempDir({ prefix: "cell-fresh-cache-" });
+    // Keep Deno's own cache where it is: only the ring's library cache starts empty.
+    const info = await new Deno.Command(Deno.execPath(), { args: ["info", "--json"] }).output();
+    const denoDir = (JSON.parse(new TextDecoder().decode(info.stdout)) as { denoDir: string })
+      .denoDir;
+    const env = { CELL_HOME: home.path, XDG_CACHE_HOME: cache, DENO_DIR: denoDir };
+    const module = new URL("../examples/my_service/main.ts", import.meta.url).pathname;
+    try {
+      await using _nucleus = await spawnReady(MAIN, [], env);
+      await using client = await connect<typeof Nucleus>("nucleus", { service: Nucleus });
+      const deployment = await client.deploy({ cell: "my-service", module, instances: 1 });
+      assertEquals(deployment.sandbox, "bwrap");
+      try {
+        let endpoints: string[] = [];
+        await waitFor(async () => {
+          const [found] = (await client.discover({ cell: "my-service" })).instances;
+          endpoints = found?.endpoints.map((e) => e.transport) ?? [];
+          return endpoints.length > 0;
+        }, 30_000);
+        // The nucleus built the library before launching: the read-only sandbox could not.
+        assertEquals(endpoints, ["shm", "uds"]);
+      } finally {
+        await client.stop({ cell: "my-service" });
+      }
+    } finally {
+      await Deno.remove(cache, { recursive: true });
+    }
+  },
+});

@@ -10,6 +10,7 @@ import {
   cellHome,
   checkCellName,
   type Infer,
+  loadShm,
   serve,
   type Server,
   socketPath,
@@ -236,6 +237,10 @@ export async function startNucleus(options: NucleusOptions = {}): Promise<Runnin
         handleSignals: false,
       },
     );
+    // Build the shared-memory ring's library now, if it is not built yet: sandboxed instances
+    // see its cache read-only and cannot build it themselves, so without this the first
+    // deploy on a fresh machine would serve on Unix sockets only. Never throws.
+    await loadShm();
     await supervisor.start().catch(async (e) => {
       await server.shutdown({ drainTimeoutMs: 0 });
       throw e;
