@@ -3,8 +3,7 @@ import { join } from "node:path";
 import { method, protein, schemaOf, service, t } from "@cell/sdk";
 import { goGenerator } from "./go.ts";
 import { GO_RUNTIME } from "./_go_runtime.ts";
-import { parseSchema } from "./_ir.ts";
-import type { CellSchema } from "@cell/sdk";
+import { file, fixture } from "./_test_helpers.ts";
 
 const Inner = protein("Inner", { id: t.u32() });
 const Everything = protein("Everything", {
@@ -24,17 +23,6 @@ const Everything = protein("Everything", {
 /** Does everything. */
 const Svc = service({ do_it: method(Everything, Inner, { idempotent: true }) });
 const SCHEMA = schemaOf("my-service", Svc);
-
-async function fixture(name: string): Promise<CellSchema> {
-  const text = await Deno.readTextFile(new URL(`./testdata/${name}`, import.meta.url));
-  return parseSchema(JSON.parse(text));
-}
-
-function file(files: { path: string; contents: string }[], path: string): string {
-  const found = files.find((f) => f.path === path);
-  assert.ok(found, `no ${path} among ${files.map((f) => f.path).join(", ")}`);
-  return found.contents;
-}
 
 Deno.test("goGenerator writes a module whose files all carry the @generated header", () => {
   const files = goGenerator.generate(SCHEMA, { version: "9.9.9" });

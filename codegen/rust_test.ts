@@ -4,7 +4,7 @@ import { method, protein, schemaOf, service, t } from "@cell/sdk";
 import type { CellSchema } from "@cell/sdk";
 import { rustGenerator } from "./rust.ts";
 import { RUST_RUNTIME } from "./_rust_runtime.ts";
-import { parseSchema } from "./_ir.ts";
+import { file, fixture } from "./_test_helpers.ts";
 
 const Inner = protein("Inner", { id: t.u32() });
 const Everything = protein("Everything", {
@@ -24,17 +24,6 @@ const Everything = protein("Everything", {
 /** Does everything. */
 const Svc = service({ do_it: method(Everything, Inner, { idempotent: true }) });
 const SCHEMA = schemaOf("my-service", Svc);
-
-async function fixture(name: string): Promise<CellSchema> {
-  const text = await Deno.readTextFile(new URL(`./testdata/${name}`, import.meta.url));
-  return parseSchema(JSON.parse(text));
-}
-
-function file(files: { path: string; contents: string }[], path: string): string {
-  const found = files.find((f) => f.path === path);
-  assert.ok(found, `no ${path} among ${files.map((f) => f.path).join(", ")}`);
-  return found.contents;
-}
 
 Deno.test("rustGenerator writes a crate whose files all carry the @generated header", () => {
   const files = rustGenerator.generate(SCHEMA, { version: "9.9.9" });
