@@ -18,6 +18,7 @@ import {
 } from "./_measure.mjs";
 import { BenchGreeter, greeter } from "./_greeter.ts";
 import { onCpu, pinSelf, SERVER_CPU } from "./_cpus.ts";
+import { waitReady } from "./_ready.ts";
 
 const REQUEST = { name: "World" };
 
@@ -65,14 +66,7 @@ export async function startUdsGreeter(): Promise<UdsGreeter> {
     await Deno.remove(home, { recursive: true });
   };
   try {
-    const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    while (!text.includes("ready")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("bench-greeter server exited before it was ready");
-      text += value;
-    }
-    reader.releaseLock();
+    await waitReady(server, "bench-greeter server");
     const connected = await connect<typeof BenchGreeter>("bench-greeter", { home });
     client = connected;
     return { call: () => connected.greet(REQUEST), [Symbol.asyncDispose]: close };

@@ -22,6 +22,7 @@ import {
 import { BenchGreeter, greeter } from "./_greeter.ts";
 import { pinSelf } from "./_cpus.ts";
 import { onServerCpu } from "./shm_cpus.ts";
+import { waitReady } from "./_ready.ts";
 
 const REQUEST = { name: "World" };
 
@@ -59,14 +60,7 @@ export async function startShmGreeter(): Promise<ShmGreeter> {
     await Deno.remove(home, { recursive: true });
   };
   try {
-    const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    while (!text.includes("ready")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("bench shm server exited before it was ready");
-      text += value;
-    }
-    reader.releaseLock();
+    await waitReady(server, "bench shm server");
     const client = await connect<typeof BenchGreeter>("bench-shm", {
       transport: shmTransport,
       address,

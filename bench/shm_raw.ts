@@ -18,6 +18,7 @@ import { dialRing, listenRing, type RingChannel } from "@cell/ring";
 import { type BenchOptions, DEFAULT_OPTIONS, jsonLine, parseBenchOptions } from "./_measure.mjs";
 import { pinSelf } from "./_cpus.ts";
 import { onServerCpu } from "./shm_cpus.ts";
+import { waitReady } from "./_ready.ts";
 
 /** Size of every message. */
 export const MESSAGE_BYTES = 32;
@@ -78,14 +79,7 @@ export async function measureShmRaw(opts: BenchOptions): Promise<Record<string, 
   ]);
   const server = new Deno.Command(command, { args, stdout: "piped", stderr: "inherit" }).spawn();
   try {
-    const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    while (!text.includes("ready")) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("shm_raw consumer exited before it was ready");
-      text += value;
-    }
-    reader.releaseLock();
+    await waitReady(server, "shm_raw consumer");
     const result: Record<string, number> = {};
     for (const batched of [false, true]) {
       const channel = await dialRing(path);
