@@ -3,8 +3,15 @@
  * transport runs here with `Atomics` loads and stores on the mapping, without any FFI call.
  * The layout is the one of `include/cell_ring.h` (see docs/ring.md): head and tail are u32
  * counters that only count up (modulo 2^32), each on its own cache line; a record is a
- * little-endian u32 header (length, plus {@linkcode RING_MORE} when the message continues in
- * the next record) and its bytes, padded to 8; {@linkcode RING_PAD} skips to the start.
+ * little-endian u32 header (length, {@linkcode RING_PRESENT}, plus {@linkcode RING_MORE} when the
+ * message continues in the next record) and its bytes, padded to 8; {@linkcode RING_PAD} skips
+ * to the start.
+ *
+ * The reader polls the header at its position, not the writer's tail: the writer zeroes the
+ * header slot after a record before it stores that record's header, so a non-zero header is a
+ * record written in this lap. One cache line then carries both the news and a small record, where
+ * polling the tail costs a second line per message. The tail is still published, for readers
+ * that use it (the C library) and for the writer's own bookkeeping.
  *
  * Each side keeps its own counter privately and only publishes it: a hostile peer that
  * scribbles over the segment can make the reader see garbage, never read outside the ring.
@@ -17,9 +24,18 @@ export const RING_HEADER_BYTES = 512;
 /** Magic number at offset 0 of a segment ("CRNG"). */
 export const RING_MAGIC = 0x474e5243;
 /** Version of the segment layout. */
-export const RING_VERSION = 1;
+export const RING_VERSION = 2;
 /** Header flag: the message continues in the next record. */
 export const RING_MORE = 0x80000000;
+/** Header flag set on every record: a zero header is a slot not yet written. */
+export const RING_PRESENT = 0x40000000;
+/** Header bits of the record length. */
+const LENGTH_MASK = 0x3fffffff;
+/**
+ * Bytes a writer keeps free past a record: the next record's header slot, zeroed before the
+ * record is made visible (8, to keep records 8-aligned).
+ */
+export const RING_RESERVE = 8;
 /** Header value: skip to the start of the ring. */
 export const RING_PAD = 0xffffffff;
 /** Byte offset of the futex word that side `side` (0 client, 1 server) sleeps on. */
@@ -94,10 +110,15 @@ export function checkSegment(buffer: ArrayBuffer): number {
     Atomics.load(u32, 0) !== RING_MAGIC || u32[1] !== RING_VERSION || !validCapacity(capacity) ||
     segmentBytes(capacity) !== buffer.byteLength
   ) {
-    throw new RingCorruptError("Segment header is not a version 1 ring segment of that size");
+    throw new RingCorruptError(
+      `Segment header is not a version ${RING_VERSION} ring segment of that size`,
+    );
   }
   return capacity;
 }
+
+const header = (length: number, more: boolean): number =>
+  more ? (length | RING_PRESENT | RING_MORE) >>> 0 : (length | RING_PRESENT);
 
 abstract class RingEnd {
   protected readonly u32: Uint32Array;
@@ -175,17 +196,16 @@ export class RingWriter extends RingEnd {
     const pos = tail & (capacity - 1);
     const need = (len + 11) & ~7;
     const skip = pos + need > capacity ? capacity - pos : 0;
-    if (((tail - this.#head) >>> 0) + skip + need > capacity) {
-      if (this.#loadHead() + skip + need > capacity) return false;
+    if (((tail - this.#head) >>> 0) + skip + need + RING_RESERVE > capacity) {
+      if (this.#loadHead() + skip + need + RING_RESERVE > capacity) return false;
     }
-    let at = this.data + pos;
+    const start = skip === 0 ? pos : 0;
     const u32 = this.u32;
-    if (skip !== 0) {
-      u32[at >>> 2] = RING_PAD;
-      at = this.data;
-    }
-    u32[at >>> 2] = more ? (len | RING_MORE) >>> 0 : len;
-    this.u8.set(bytes, at + 4);
+    u32[(this.data + ((start + need) & (capacity - 1))) >>> 2] = 0;
+    this.u8.set(bytes, this.data + start + 4);
+    Atomics.store(u32, (this.data + start) >>> 2, header(len, more));
+    // The padding last: the reader, waiting at `pos`, then finds the record at the start.
+    if (skip !== 0) Atomics.store(u32, (this.data + pos) >>> 2, RING_PAD);
     this.#tail = (tail + skip + need) >>> 0;
     if (publish) Atomics.store(u32, this.tailIndex, this.#tail);
     return true;
@@ -204,9 +224,9 @@ export class RingWriter extends RingEnd {
     const pos = tail & (capacity - 1);
     const contiguous = capacity - pos;
     let used = (tail - this.#head) >>> 0;
-    if (used + contiguous > capacity) used = this.#loadHead();
-    const fits = Math.min(capacity - used, contiguous) - 4;
-    if (fits <= 0) return -1;
+    if (used + contiguous + RING_RESERVE > capacity) used = this.#loadHead();
+    const fits = Math.min(capacity - used - RING_RESERVE, contiguous) - 4;
+    if (fits < 0) return -1;
     this.room = Math.min(fits, this.maxRecord);
     return this.data + pos + 4;
   }
@@ -221,11 +241,13 @@ export class RingWriter extends RingEnd {
    */
   commit(length: number, more = false): void {
     if (length > this.room || length < 0) throw new RangeError(`Record of ${length} bytes`);
+    const capacity = this.capacity;
     const tail = this.#tail;
-    this.u32[(this.data + (tail & (this.capacity - 1))) >>> 2] = more
-      ? (length | RING_MORE) >>> 0
-      : length;
-    this.#tail = (tail + ((length + 11) & ~7)) >>> 0;
+    const pos = tail & (capacity - 1);
+    const need = (length + 11) & ~7;
+    this.u32[(this.data + ((pos + need) & (capacity - 1))) >>> 2] = 0;
+    Atomics.store(this.u32, (this.data + pos) >>> 2, header(length, more));
+    this.#tail = (tail + need) >>> 0;
     this.room = 0;
   }
 
@@ -234,7 +256,11 @@ export class RingWriter extends RingEnd {
     return this.u8;
   }
 
-  /** Makes every record written so far visible to the reader. */
+  /**
+   * Publishes the tail: the count of bytes written, for readers that follow it (the C library)
+   * and for the peer's wake-up decisions. Readers of this module see a record as soon as it is
+   * written.
+   */
   publish(): void {
     Atomics.store(this.u32, this.tailIndex, this.#tail);
   }
@@ -258,8 +284,6 @@ export class RingWriter extends RingEnd {
 export class RingReader extends RingEnd {
   #head: number;
   #read: number;
-  /** The writer's tail when last loaded: reloaded only when everything up to it was read. */
-  #tail: number;
   /** True when the last record returned by {@linkcode RingReader.next} has more to follow. */
   more = false;
   /** Length of the record last returned by {@linkcode RingReader.nextOffset}. */
@@ -267,18 +291,18 @@ export class RingReader extends RingEnd {
 
   constructor(buffer: ArrayBuffer, ring: 0 | 1) {
     super(buffer, ring);
-    this.#head = this.#read = this.#tail = Atomics.load(this.u32, this.headIndex);
+    this.#head = this.#read = Atomics.load(this.u32, this.headIndex);
   }
 
   /** True when a record is waiting. */
   ready(): boolean {
-    return this.#read !== this.#tail || Atomics.load(this.u32, this.tailIndex) !== this.#read;
+    return Atomics.load(this.u32, (this.data + (this.#read & (this.capacity - 1))) >>> 2) !== 0;
   }
 
   /**
    * The next record's bytes, a view into the ring valid until {@linkcode RingReader.release},
-   * or `null` when the ring is empty. Throws `RingCorruptError` for a tail or header that the
-   * layout does not allow; nothing outside the ring is read then.
+   * or `null` when the ring is empty. Throws `RingCorruptError` for a header that the layout
+   * does not allow; nothing outside the ring is read then.
    */
   next(): Uint8Array | null {
     const at = this.nextOffset();
@@ -292,36 +316,29 @@ export class RingReader extends RingEnd {
    */
   nextOffset(): number {
     const capacity = this.capacity;
-    for (;;) {
-      let avail = (this.#tail - this.#read) >>> 0;
-      if (avail === 0) {
-        this.#tail = Atomics.load(this.u32, this.tailIndex);
-        avail = (this.#tail - this.#read) >>> 0;
-        if (avail === 0) return -1;
+    let pos = this.#read & (capacity - 1);
+    let header = Atomics.load(this.u32, (this.data + pos) >>> 2);
+    if (header === 0) return -1;
+    if (header === RING_PAD) {
+      if (pos === 0) throw new RingCorruptError("Ring padding at the start of the ring");
+      this.#read = (this.#read + capacity - pos) >>> 0;
+      pos = 0;
+      header = Atomics.load(this.u32, this.data >>> 2);
+      if (header === 0 || header === RING_PAD) {
+        throw new RingCorruptError("Ring padding is not followed by a record at the start");
       }
-      if (avail > capacity || (avail & 7) !== 0) {
-        throw new RingCorruptError(`Ring tail is ${avail} bytes ahead of the head`);
-      }
-      const pos = this.#read & (capacity - 1);
-      const header = this.u32[(this.data + pos) >>> 2]!;
-      if (header === RING_PAD) {
-        const skip = capacity - pos;
-        if (skip > avail) throw new RingCorruptError("Ring padding runs past the tail");
-        this.#read = (this.#read + skip) >>> 0;
-        continue;
-      }
-      const len = header & 0x7fffffff;
-      const need = (len + 11) & ~7;
-      if (len > this.maxRecord || need > avail || pos + need > capacity) {
-        throw new RingCorruptError(
-          `Ring record of ${len} bytes at offset ${pos} does not fit the ${avail} bytes written`,
-        );
-      }
-      this.more = header !== len;
-      this.length = len;
-      this.#read = (this.#read + need) >>> 0;
-      return this.data + pos + 4;
     }
+    const len = header & LENGTH_MASK;
+    const need = (len + 11) & ~7;
+    if ((header & RING_PRESENT) === 0 || len > this.maxRecord || pos + need > capacity) {
+      throw new RingCorruptError(
+        `Ring record header 0x${header.toString(16)} at offset ${pos} is not a record that fits`,
+      );
+    }
+    this.more = header >= RING_MORE;
+    this.length = len;
+    this.#read = (this.#read + need) >>> 0;
+    return this.data + pos + 4;
   }
 
   /** The whole segment, for {@linkcode RingReader.nextOffset}. */

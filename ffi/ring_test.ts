@@ -3,6 +3,10 @@ import nodeAssert from "node:assert/strict";
 import {
   initSegment,
   RING_HEADER_BYTES,
+  RING_MORE,
+  RING_PAD,
+  RING_PRESENT,
+  RING_RESERVE,
   RingCorruptError,
   RingReader,
   RingWriter,
@@ -81,8 +85,8 @@ Deno.test("a full ring refuses a record, and takes it again once the reader rele
   const reader = new RingReader(buffer, 1);
   let n = 0;
   while (writer.write(new Uint8Array(4), false)) n++;
-  nodeAssert.equal(n, CAPACITY / 8);
-  nodeAssert.equal(writer.free(), 0);
+  nodeAssert.equal(n, CAPACITY / 8 - 1); // One slot stays free for the next record's header.
+  nodeAssert.equal(writer.free(), RING_RESERVE);
   nodeAssert.ok(reader.next() !== null);
   nodeAssert.equal(writer.write(new Uint8Array(4), false), false); // Not released yet.
   reader.release();
@@ -90,33 +94,39 @@ Deno.test("a full ring refuses a record, and takes it again once the reader rele
   nodeAssert.throws(() => writer.write(new Uint8Array(CAPACITY / 4 + 1), false), RangeError);
 });
 
-Deno.test("a corrupt record length or tail is refused without reading outside the ring", () => {
+Deno.test("a corrupt record header is refused without reading outside the ring", () => {
+  const refused = (header: number, at = 0) => {
+    const buffer = segment();
+    new RingWriter(buffer, 0).write(new Uint8Array(8), false);
+    new Uint32Array(buffer)[(RING_HEADER_BYTES + at) / 4] = header;
+    nodeAssert.throws(() => new RingReader(buffer, 0).next(), RingCorruptError);
+  };
   fc.assert(
     fc.property(
       fc.oneof(
-        fc.integer({ min: 13, max: 0x7fffffff }), // Past the 16 bytes written.
-        fc.integer({ min: CAPACITY / 4 + 1, max: CAPACITY * 2 }),
+        // Longer than a record may be, or running past the end of the ring.
+        fc.integer({ min: CAPACITY / 4 + 1, max: RING_PRESENT - 1 }),
+        fc.integer({ min: CAPACITY / 4 + 1, max: RING_PRESENT - 1 }).map((n) => n + RING_MORE),
       ),
-      (length) => {
-        const buffer = segment();
-        const writer = new RingWriter(buffer, 0);
-        writer.write(new Uint8Array(8), false);
-        new Uint32Array(buffer)[RING_HEADER_BYTES / 4] = length; // The header of that record.
-        nodeAssert.throws(() => new RingReader(buffer, 0).next(), RingCorruptError);
-      },
+      fc.boolean(),
+      (length, present) => refused((present ? length | RING_PRESENT : length) >>> 0),
     ),
   );
-  fc.assert(
-    fc.property(fc.integer({ min: 1, max: 0xffffffff }), (tail) => {
-      fc.pre(tail % 8 !== 0 || tail > CAPACITY);
-      const buffer = segment();
-      new Uint32Array(buffer)[192 / 4] = tail;
-      nodeAssert.throws(() => new RingReader(buffer, 0).next(), RingCorruptError);
-    }),
-  );
-  const buffer = segment();
-  new Uint32Array(buffer)[256 / 4] = CAPACITY * 3; // A head the reader could not have written.
-  nodeAssert.throws(() => new RingWriter(buffer, 0).free(), RingCorruptError);
+  // A header without the present bit.
+  fc.assert(fc.property(fc.integer({ min: 1, max: CAPACITY / 4 }), (length) => refused(length)));
+  // A record that fits the limit but not the space left before the end of the ring.
+  const buffer = segment(CAPACITY, CAPACITY - 64);
+  new Uint32Array(buffer)[(RING_HEADER_BYTES + CAPACITY - 64) / 4] = (200 | RING_PRESENT) >>> 0;
+  nodeAssert.throws(() => new RingReader(buffer, 0).next(), RingCorruptError);
+  // Padding at the start of the ring would loop forever.
+  refused(RING_PAD);
+  // Padding not followed by a record at the start.
+  const padded = segment(CAPACITY, CAPACITY - 64);
+  new Uint32Array(padded)[(RING_HEADER_BYTES + CAPACITY - 64) / 4] = RING_PAD;
+  nodeAssert.throws(() => new RingReader(padded, 0).next(), RingCorruptError);
+  const bad = segment();
+  new Uint32Array(bad)[256 / 4] = CAPACITY * 3; // A head the reader could not have written.
+  nodeAssert.throws(() => new RingWriter(bad, 0).free(), RingCorruptError);
 });
 
 Deno.test("the C and JavaScript rings agree on the layout", async () => {

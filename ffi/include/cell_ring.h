@@ -16,7 +16,7 @@ extern "C" {
 #endif
 
 /* Version of the segment layout and of this API. */
-#define CELL_RING_VERSION 1
+#define CELL_RING_VERSION 2
 /* "CRNG", little-endian, at offset 0 of every segment. */
 #define CELL_RING_MAGIC 0x474e5243u
 
@@ -34,9 +34,18 @@ extern "C" {
 #define CELL_RING_HEADER_BYTES 512
 #define CELL_RING_OFF_DATA(capacity, ring) (CELL_RING_HEADER_BYTES + (uint64_t)(capacity) * (ring))
 
-/* Record header flags: a record is a little-endian u32 header, then its bytes, padded to 8. */
-#define CELL_RING_MORE 0x80000000u /* more records of the same message follow */
-#define CELL_RING_PAD 0xffffffffu  /* skip to the start of the ring */
+/*
+ * Record header flags: a record is a little-endian u32 header (its length, CELL_RING_PRESENT and
+ * maybe CELL_RING_MORE), then its bytes, padded to 8. A producer zeroes the header slot after a
+ * record before it stores the record's header (release), so a consumer may poll the header at
+ * its position instead of the tail: non-zero means written in this lap. It therefore keeps
+ * CELL_RING_RESERVE bytes free past every record.
+ */
+#define CELL_RING_MORE 0x80000000u    /* more records of the same message follow */
+#define CELL_RING_PRESENT 0x40000000u /* set in every record header */
+#define CELL_RING_LENGTH 0x3fffffffu  /* the length bits of a header */
+#define CELL_RING_PAD 0xffffffffu     /* skip to the start of the ring */
+#define CELL_RING_RESERVE 8u
 #define CELL_RING_MIN_CAPACITY 4096u
 #define CELL_RING_MAX_CAPACITY (1u << 30)
 

@@ -78,15 +78,16 @@ int cell_ring_push(void *segment, int ring, const void *data, uint32_t len, uint
   uint32_t pos = tail & (capacity - 1);
   uint32_t need = align8(4 + len);
   uint32_t skip = pos + need > capacity ? capacity - pos : 0;
-  if (skip + need > capacity - used) return -EAGAIN;
-  if (skip) {
-    uint32_t pad = CELL_RING_PAD;
-    memcpy(base + pos, &pad, 4);
-    pos = 0;
-  }
-  uint32_t header = len | (flags & CELL_RING_MORE);
-  memcpy(base + pos, &header, 4);
-  memcpy(base + pos + 4, data, len);
+  if (skip + need + CELL_RING_RESERVE > capacity - used) return -EAGAIN;
+  uint32_t start = skip ? 0 : pos;
+  /* The next header slot reads as empty before this record becomes visible. */
+  memset(base + ((start + need) & (capacity - 1)), 0, 4);
+  memcpy(base + start + 4, data, len);
+  atomic_store_explicit((_Atomic uint32_t *)(base + start), len | CELL_RING_PRESENT |
+                        (flags & CELL_RING_MORE), memory_order_release);
+  /* The padding last: a consumer waiting at `pos` then finds the record at the start. */
+  if (skip) atomic_store_explicit((_Atomic uint32_t *)(base + pos), CELL_RING_PAD,
+                                  memory_order_release);
   atomic_store_explicit(word_at(segment, CELL_RING_OFF_TAIL(ring)), tail + skip + need,
                         memory_order_release);
   return 0;
@@ -114,9 +115,10 @@ int cell_ring_pop(void *segment, int ring, void *buf, uint32_t cap, uint32_t *fl
                             memory_order_release);
       continue;
     }
-    uint32_t len = header & ~CELL_RING_MORE;
+    uint32_t len = header & CELL_RING_LENGTH;
     uint32_t need = align8(4 + len);
-    if (len > cell_ring_max_record(capacity) || need > avail || pos + need > capacity) {
+    if (!(header & CELL_RING_PRESENT) || len > cell_ring_max_record(capacity) || need > avail ||
+        pos + need > capacity) {
       return -EPROTO;
     }
     if (len > cap) return -ENOBUFS;

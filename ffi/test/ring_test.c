@@ -67,15 +67,22 @@ static void random_ops(uint32_t capacity, int rounds) {
         uint32_t i = (model_first + model_count++) % MODEL_MAX;
         model_len[i] = len;
         model_seed[i] = seed++;
-        CHECK(used(seg, 0) <= capacity, "used %u over capacity", used(seg, 0));
+        CHECK(used(seg, 0) + CELL_RING_RESERVE <= capacity, "used %u over capacity",
+              used(seg, 0));
+        /* A consumer polling headers finds the slot after the last record empty. */
+        uint32_t tail, next;
+        memcpy(&tail, (uint8_t *)seg + CELL_RING_OFF_TAIL(0), 4);
+        memcpy(&next, (uint8_t *)seg + CELL_RING_OFF_DATA(capacity, 0) + (tail & (capacity - 1)),
+               4);
+        CHECK(next == 0, "header slot after the last record holds %08x", next);
       } else {
         CHECK(rc == -EAGAIN, "push %d", rc);
         uint32_t tail, need = (len + 11) & ~7u;
         memcpy(&tail, (uint8_t *)seg + CELL_RING_OFF_TAIL(0), 4);
         uint32_t pos = tail & (capacity - 1);
         uint32_t skip = pos + need > capacity ? capacity - pos : 0;
-        CHECK(skip + need > capacity - before, "refused with room: used %u need %u", before,
-              need);
+        CHECK(skip + need + CELL_RING_RESERVE > capacity - before,
+              "refused with room: used %u need %u", before, need);
       }
     } else {
       uint32_t flags = 7;
@@ -109,8 +116,9 @@ static void fill_to_the_brim(uint32_t capacity) {
   uint8_t one[4] = {1, 2, 3, 4};
   uint32_t n = 0;
   while (cell_ring_push(seg, 1, one, 4, 0) == 0) n++;
-  CHECK(n == capacity / 8, "a ring of %u bytes took %u 4-byte records", capacity, n);
-  CHECK(used(seg, 1) == capacity, "full ring uses %u", used(seg, 1));
+  /* Every 8-byte slot but the one kept for the next header. */
+  CHECK(n == capacity / 8 - 1, "a ring of %u bytes took %u 4-byte records", capacity, n);
+  CHECK(used(seg, 1) == capacity - CELL_RING_RESERVE, "full ring uses %u", used(seg, 1));
   uint8_t out[4];
   uint32_t flags;
   CHECK(cell_ring_pop(seg, 1, out, 4, &flags) == 4, "pop from full");
@@ -126,8 +134,10 @@ static void corrupt(uint32_t capacity) {
   uint8_t data[16] = {0}, out[4096];
   uint32_t flags;
   uint8_t *ring = seg + CELL_RING_OFF_DATA(capacity, 0);
-  /* A length that runs past the tail, past the ring, or over the limit. */
-  uint32_t lengths[] = {100, capacity, 0x7ffffff0u, capacity - 4};
+  /* A length that runs past the tail, past the ring, or over the limit; a header without
+   * CELL_RING_PRESENT. */
+  uint32_t lengths[] = {100 | CELL_RING_PRESENT, capacity | CELL_RING_PRESENT, 0x7ffffff0u,
+                        (capacity - 4) | CELL_RING_PRESENT, 16};
   for (unsigned k = 0; k < sizeof lengths / sizeof *lengths; k++) {
     memset(seg + CELL_RING_HEADER_BYTES, 0, 2 * capacity);
     uint32_t zero = 0;
