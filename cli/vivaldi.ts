@@ -1,12 +1,14 @@
 /**
  * `cell vivaldi eval`: how well Vivaldi coordinates predict a real RTT matrix, and how often
- * they pick the nearest instance.
+ * they pick the nearest instance. `cell vivaldi status` and `cell vivaldi route <cell>`: what
+ * this host's Vivaldi cell measured, and a cell's instances nearest first.
  *
  * @module
  */
 import { type Command, InvalidArgumentError } from "commander";
 import { evaluate, type EvaluateOptions } from "@cell/vivaldi/eval";
 import { parseRttMatrix } from "@cell/vivaldi";
+import { registerVivaldiQueries } from "./_vivaldi_queries.ts";
 import { act, compactJson, type Context, EXIT_OK, positiveInteger } from "./_common.ts";
 
 /** Flags of `cell vivaldi eval`. */
@@ -28,7 +30,7 @@ function unitOf(text: string): "s" | "ms" | "auto" {
 export function registerVivaldi(program: Command, ctx: Context): void {
   const vivaldi = program
     .command("vivaldi")
-    .summary("network coordinates: evaluate them on a real RTT matrix")
+    .summary("network coordinates: this host's, routes by RTT, and an evaluation tool")
     .description(
       "Vivaldi gives every host coordinates whose distances predict round-trip times, so that " +
         "clients can call the nearest instance.",
@@ -48,7 +50,7 @@ export function registerVivaldi(program: Command, ctx: Context): void {
     .option("-s, --seed <n>", "seed of the simulation and of the subset", positiveInteger("--seed"))
     .option(
       "-d, --dimensions <n>",
-      "Euclidean dimensions, besides the height (default 8)",
+      "Euclidean dimensions, besides the height (default 12)",
       positiveInteger("--dimensions"),
     )
     .option("-u, --unit <unit>", "unit of the matrix: s, ms or auto (default auto)", unitOf)
@@ -88,4 +90,5 @@ Examples:
         return EXIT_OK;
       })
     );
+  registerVivaldiQueries(vivaldi, ctx);
 }

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import { NucleusClient } from "@cell/sdk";
+import { DEFAULT_DIMENSIONS, startVivaldi } from "@cell/vivaldi";
 import { cell } from "./_testing.ts";
+import { testNucleus } from "./_nucleus_testing.ts";
 
 /** Hosts on a 4×4 grid, 10 ms apart, as a TSV matrix. */
 function gridTsv(side: number): string {
@@ -51,4 +54,51 @@ Deno.test("cell vivaldi eval says what is wrong with a missing file, a bad unit 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("cell vivaldi status and route --json answer from this host's Vivaldi cell", async () => {
+  await using n = await testNucleus();
+  await using _vivaldi = await startVivaldi({ home: n.home, handleSignals: false });
+  await using nucleus = await NucleusClient.connect({ home: n.home });
+  const at = (x: number) => ({
+    vec: new Array(DEFAULT_DIMENSIONS).fill(0).with(0, x),
+    error: 0.2,
+    adjustment: 0,
+    height: 1e-5,
+  });
+  for (const [id, x] of [["far", 0.05], ["near", 0.002]] as const) {
+    await nucleus.register("svc", "", {
+      instanceId: id,
+      endpoints: [{ transport: "uds", address: `/tmp/svc@${id}.sock` }],
+      coordinate: () => at(x),
+    });
+  }
+  const status = await cell(["--home", n.home, "vivaldi", "status", "--json"]);
+  assert.equal(status.code, 0, status.stdout + status.stderr);
+  const parsed = JSON.parse(status.stdout);
+  assert.equal(parsed.node_id, "1");
+  assert.equal(parsed.coordinate.vec.length, DEFAULT_DIMENSIONS);
+  const route = await cell(["--home", n.home, "vivaldi", "route", "svc", "--json"]);
+  assert.equal(route.code, 0, route.stdout + route.stderr);
+  const routes = JSON.parse(route.stdout).routes;
+  assert.deepEqual(
+    routes.map((r: { instance: { instance_id: string } }) => r.instance.instance_id),
+    ["near", "far"],
+  );
+  assert.ok(routes[0].rtt_ms > 1.9 && routes[0].rtt_ms < 2.5, route.stdout);
+  const one = await cell(["--home", n.home, "vivaldi", "route", "svc", "--max", "1"]);
+  assert.equal(one.code, 0, one.stderr);
+  assert.match(one.stdout, /^INSTANCE\s+NODE\s+RTT\s+ENDPOINT\nnear\s+1\s+2\.\d+ ms\s+uds:/);
+  const none = await cell(["--home", n.home, "vivaldi", "route", "nobody"]);
+  assert.equal(none.code, 1);
+  assert.match(none.stderr, /no healthy instances of 'nobody'/);
+});
+
+Deno.test("cell vivaldi route says how to start the Vivaldi cell when none runs", async () => {
+  await using n = await testNucleus();
+  const { code, stderr } = await cell(["--home", n.home, "vivaldi", "route", "svc", "-t", "500"]);
+  assert.equal(code, 1);
+  assert.match(stderr, /No Vivaldi cell answers on this host: start one with/);
+  const bad = await cell(["--home", n.home, "vivaldi", "route", "not a name"]);
+  assert.equal(bad.code, 2);
 });

@@ -7,7 +7,7 @@ import { DEFAULT_MAX_FRAME, FrameKind } from "./protocol.ts";
 import type { Methods } from "./service.ts";
 import { schemaOf } from "./schema.ts";
 import type { Transport } from "./transport.ts";
-import { Nucleus, NUCLEUS_CELL } from "./nucleus_api.ts";
+import { type CoordinateValue, Nucleus, NUCLEUS_CELL } from "./nucleus_api.ts";
 import type { CallOptions, ClientInfo, ConnectOptions } from "./client.ts";
 import { AGENT } from "./_names.ts";
 import {
@@ -104,9 +104,10 @@ export class ClientCore implements Recovery {
       this.cell,
       this.#options,
       () => this.#nucleusClient(),
-      (instances) => this.#update(instances),
+      (instances, source) => this.#update(instances, source),
     );
     this.#shm = found.shm;
+    this.#balancer.source = found.subscription?.source; // vivaldi: where this client stands
     if (this.#closed) found.subscription?.unsubscribe();
     else this.#subscription = found.subscription;
     this.#setTargets(found.targets);
@@ -122,8 +123,9 @@ export class ClientCore implements Recovery {
   }
 
   /** Follows the nucleus: new instances join, removed ones drain, changed ones are up again. */
-  #update(instances: InstanceInfo[]): void {
+  #update(instances: InstanceInfo[], source: CoordinateValue | undefined): void {
     if (this.#closed) return;
+    this.#balancer.source = source; // vivaldi: where this client stands
     this.#setTargets(
       mergeInstances(this.#balancer.targets, instances, this.#shm, (t) => this.#drain(t)),
     );
@@ -328,7 +330,18 @@ export class ClientCore implements Recovery {
     if (options.signal?.aborted) {
       throw new CellError("CANCELLED", `Call '${method}' was cancelled before it was sent`);
     }
-    await (this.#resolved ??= this.#resolve());
+    if (chosen) {
+      // Counted at once, not after the await: the balancer must see this call on `chosen`
+      // while its connection opens, or a burst of calls all pick the same idle-looking target.
+      chosen.waiting++;
+      try {
+        await (this.#resolved ??= this.#resolve());
+      } finally {
+        chosen.waiting--;
+      }
+    } else {
+      await (this.#resolved ??= this.#resolve());
+    }
     const target = chosen && !chosen.removed ? chosen : this.#pick();
     let session: Session;
     target.waiting++;
@@ -366,6 +379,7 @@ export class ClientCore implements Recovery {
     const id = session.nextId();
     pending.id = id;
     session.pending.set(id, pending);
+    if (this.#balancer.measures) pending.measure(this.#owners.get(session)); // vivaldi: nearest
     if (options.signal) pending.watch(options.signal);
     this.#deadlines.watch(pending.deadline);
     const frame: RequestFrame = {

@@ -10,6 +10,11 @@ export interface Recovery {
   recover(error: CellError, pending: Pending): Promise<unknown>;
 }
 
+/** Told of the round trip of each answered call (seconds), for the `nearest` balance. */
+export interface RttSink {
+  recordRtt(seconds: number): void;
+}
+
 /** A call (or PING) waiting for its answer, and the promise its caller holds. */
 export class Pending {
   id = 0;
@@ -25,6 +30,8 @@ export class Pending {
   #reject!: (error: unknown) => void;
   #signal: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
+  #rtt: RttSink | undefined;
+  #sentAt = 0;
 
   constructor(
     session: Session,
@@ -61,9 +68,16 @@ export class Pending {
     signal.addEventListener("abort", this.#onAbort, { once: true });
   }
 
+  /** Tells `sink` how long the call took to be answered, from now, if it succeeds. */
+  measure(sink: RttSink | undefined): void {
+    this.#rtt = sink;
+    this.#sentAt = performance.now();
+  }
+
   /** Settles with the answer (the session has already forgotten the call). */
   resolve(value: unknown): void {
     this.#unwatch();
+    if (this.#rtt !== undefined) this.#rtt.recordRtt((performance.now() - this.#sentAt) / 1000);
     this.#resolve(value);
   }
 

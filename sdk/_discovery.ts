@@ -3,7 +3,12 @@
 // cell, stopped when the last one closes.
 import type { Infer } from "./protein.ts";
 import type { CallOptions, ConnectOptions } from "./client.ts";
-import { type Instance, type Instances, NUCLEUS_CELL } from "./nucleus_api.ts";
+import {
+  type CoordinateValue,
+  type Instance,
+  type Instances,
+  NUCLEUS_CELL,
+} from "./nucleus_api.ts";
 import type { Transport } from "./transport.ts";
 import { inprocTransport } from "./inproc.ts";
 import { udsTransport } from "./uds.ts";
@@ -20,13 +25,21 @@ export interface NucleusCaller {
   close(): Promise<void>;
 }
 
-/** Told of the new instance list each time it changes. */
-export type InstancesListener = (instances: InstanceInfo[]) => void;
+/**
+ * Told of the new instance list each time it changes, with this host's network coordinate when
+ * the nucleus knows it (where the client stands, for the `nearest` balance).
+ */
+export type InstancesListener = (
+  instances: InstanceInfo[],
+  source: CoordinateValue | undefined,
+) => void;
 
 /** A live subscription to the instances of one cell. */
 export interface Subscription {
   /** Instances known now. */
   readonly instances: InstanceInfo[];
+  /** This host's coordinate, when the nucleus knows it. */
+  readonly source: CoordinateValue | undefined;
   /** Stops listening; the watcher stops with its last subscriber. */
   unsubscribe(): void;
 }
@@ -61,6 +74,7 @@ class CellWatcher {
   #running = false;
   #version: number;
   instances: InstanceInfo[];
+  source: CoordinateValue | undefined;
 
   constructor(key: string, cell: string, caller: NucleusCaller, first: Infer<typeof Instances>) {
     this.#key = key;
@@ -68,6 +82,7 @@ class CellWatcher {
     this.#caller = caller;
     this.#version = first.version;
     this.instances = usable(first.instances);
+    this.source = first.coordinate;
   }
 
   subscribe(listener: InstancesListener): Subscription {
@@ -75,6 +90,7 @@ class CellWatcher {
     if (this.#listeners.size === 1 && !this.#running) this.#run();
     return {
       instances: this.instances,
+      source: this.source,
       unsubscribe: () => {
         this.#listeners.delete(listener);
         if (this.#listeners.size === 0) this.#close();
@@ -109,8 +125,9 @@ class CellWatcher {
         }
         this.#version = answer.version;
         this.instances = usable(answer.instances);
+        this.source = answer.coordinate;
         for (const listener of [...this.#listeners]) {
-          listener(this.instances);
+          listener(this.instances, this.source);
         }
       } catch {
         // The nucleus is down or restarting: keep the last list and ask again shortly.

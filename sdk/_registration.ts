@@ -6,6 +6,7 @@ import { CellError } from "./errors.ts";
 import type { Infer } from "./protein.ts";
 import { type Client, connect } from "./client.ts";
 import {
+  type CoordinateValue,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   type InstanceEndpoint,
   type Lease,
@@ -30,6 +31,8 @@ export interface RegistrationOptions {
   metadata?: Record<string, string>;
   /** Calls in flight, reported with each heartbeat. */
   inFlight?: () => number;
+  /** The instance's network coordinate, reported with each heartbeat when known. */
+  coordinate?: () => CoordinateValue | undefined;
 }
 
 /** The node id of this host: `CELL_NODE_ID`, `node_id` of `config.json`, or the hostname. */
@@ -137,9 +140,13 @@ export class Registration {
   }
 
   async #heartbeat(client: Client<Nucleus>, lease: Infer<typeof Lease>): Promise<void> {
+    const coordinate = this.#options.coordinate?.();
     const answer = await client.heartbeat({
       lease_id: lease.lease_id,
       in_flight: Math.min(this.#options.inFlight?.() ?? 0, 0xffffffff),
+      ...(coordinate === undefined
+        ? {}
+        : { coordinate: { ...coordinate, vec: [...coordinate.vec] } }),
     });
     this.#intervalMs = answer.heartbeat_interval_ms || this.#intervalMs;
   }

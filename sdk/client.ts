@@ -72,7 +72,10 @@ export interface ConnectOptions<S extends Service = Service> {
   /**
    * How calls are spread over the instances of a cell that the nucleus knows:
    * `"least-outstanding"` sends each call to the instance with the fewest calls in flight from
-   * this client (ties take turns), `"round-robin"` takes turns.
+   * this client (ties take turns), `"round-robin"` takes turns, `"nearest"` prefers the
+   * instances with the lowest round-trip time (measured from this client's calls, else
+   * estimated from the Vivaldi coordinates the nucleus reports) and spreads calls over the
+   * nearest few by RTT × calls in flight, as least-outstanding does when no RTT is known.
    * @default {"least-outstanding"}
    */
   balance?: Balance;

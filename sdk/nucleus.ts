@@ -11,7 +11,9 @@
 import type { Infer } from "./protein.ts";
 import { type Client, connect } from "./client.ts";
 import {
+  type CoordinateValue,
   type HealthReport,
+  type HostCoordinate,
   type InstanceEndpoint,
   type Instances,
   type Lease,
@@ -58,6 +60,12 @@ export interface RegisterOptions {
   metadata?: Record<string, string>;
   /** Calls in flight, reported with every heartbeat. */
   inFlight?: () => number;
+  /**
+   * The instance's network coordinate, reported with every heartbeat when it returns one
+   * (`@cell/vivaldi`'s `VivaldiAgent` measures it); clients that balance with `"nearest"` and
+   * the Vivaldi cell's `route` use it.
+   */
+  coordinate?: () => CoordinateValue | undefined;
 }
 
 /** A registered instance, heartbeating (and re-registering after a nucleus restart) until closed. */
@@ -149,6 +157,7 @@ export class NucleusClient {
       ...(options.pid === undefined ? {} : { pid: options.pid }),
       ...(options.metadata === undefined ? {} : { metadata: options.metadata }),
       ...(options.inFlight === undefined ? {} : { inFlight: options.inFlight }),
+      ...(options.coordinate === undefined ? {} : { coordinate: options.coordinate }),
     });
     await registration.start({ strict: true });
     const registrations = this.#registrations;
@@ -227,6 +236,34 @@ export class NucleusClient {
    */
   topology(): Promise<Infer<typeof Topology>> {
     return this.#client.topology({});
+  }
+
+  /**
+   * This host's network coordinate, when its Vivaldi cell has set one.
+   *
+   * @example
+   * ```ts ignore
+   * import { NucleusClient } from "@cell/sdk";
+   * await using nucleus = await NucleusClient.connect();
+   * console.log((await nucleus.coordinate()).coordinate?.height);
+   * ```
+   */
+  coordinate(): Promise<Infer<typeof HostCoordinate>> {
+    return this.#client.coordinate({});
+  }
+
+  /**
+   * Sets this host's network coordinate; the Vivaldi cell does, as it measures.
+   *
+   * @example
+   * ```ts ignore
+   * import { NucleusClient } from "@cell/sdk";
+   * await using nucleus = await NucleusClient.connect();
+   * await nucleus.setCoordinate({ vec: [0, 0], error: 1.5, adjustment: 0, height: 1e-5 });
+   * ```
+   */
+  async setCoordinate(coordinate: CoordinateValue): Promise<void> {
+    await this.#client.set_coordinate({ coordinate: { ...coordinate, vec: [...coordinate.vec] } });
   }
 
   /** Deregisters what this client registered and closes the connection. */

@@ -12,6 +12,7 @@ import type {
   TBoolean,
   TInteger,
   TLiteral,
+  TNumber,
   TOptional,
   TRecord,
   TString,
@@ -40,6 +41,61 @@ export const InstanceEndpoint: Protein<{ transport: TString; address: TString }>
   },
 );
 
+/**
+ * A Vivaldi network coordinate (see `@cell/vivaldi`): distances between coordinates predict
+ * round-trip times. All fields are in seconds, as in hashicorp/serf.
+ */
+export const Coordinate: Protein<
+  { vec: TArray<TNumber>; error: TNumber; adjustment: TNumber; height: TNumber }
+> = protein("Coordinate", {
+  /** Euclidean part, one entry per dimension. */
+  vec: t.list(t.f64()),
+  /** Confidence: 0 is certain, 1.5 is unknown. */
+  error: t.f64(),
+  /** Average offset between measured and estimated RTTs, added to estimates. */
+  adjustment: t.f64(),
+  /** Access-link latency that does not fit the Euclidean model. */
+  height: t.f64(),
+});
+
+/** A coordinate as plain data. */
+export interface CoordinateValue {
+  readonly vec: readonly number[];
+  readonly error: number;
+  readonly adjustment: number;
+  readonly height: number;
+}
+
+/**
+ * Estimated round-trip time in seconds between two coordinates (serf `DistanceTo`): the
+ * Euclidean distance plus both heights plus both adjustments, unless the adjustments would make
+ * it non-positive. The meaning of a {@linkcode Coordinate}, shared by the nucleus, the SDK's
+ * `nearest` balancing and `@cell/vivaldi`.
+ *
+ * @throws {TypeError} If the coordinates have different numbers of dimensions.
+ *
+ * @example
+ * ```ts
+ * import { estimateRtt } from "@cell/sdk/nucleus_api";
+ * const a = { vec: [0, 0], error: 0, adjustment: 0, height: 0.01 };
+ * const b = { vec: [0.03, 0.04], error: 0, adjustment: 0, height: 0.01 };
+ * console.assert(Math.abs(estimateRtt(a, b) - 0.07) < 1e-12);
+ * ```
+ */
+export function estimateRtt(a: CoordinateValue, b: CoordinateValue): number {
+  if (a.vec.length !== b.vec.length) {
+    throw new TypeError(`Coordinate dimensions differ: ${a.vec.length} and ${b.vec.length}`);
+  }
+  let s = 0;
+  for (let i = 0; i < a.vec.length; i++) {
+    const d = a.vec[i]! - b.vec[i]!;
+    s += d * d;
+  }
+  const raw = Math.sqrt(s) + a.height + b.height;
+  const adjusted = raw + a.adjustment + b.adjustment;
+  return adjusted > 0 ? adjusted : raw;
+}
+
 /** Health of one instance as the nucleus sees it. */
 export const Health: TUnion<TLiteral<"healthy" | "unhealthy" | "starting" | "expired">[]> = t.enum(
   "healthy",
@@ -61,6 +117,7 @@ export const Instance: Protein<
     registered_at_ms: TInteger;
     last_heartbeat_ms: TInteger;
     in_flight: TInteger;
+    coordinate: TOptional<(typeof Coordinate)["schema"]>;
   }
 > = protein("Instance", {
   /** The cell it is an instance of. */
@@ -83,6 +140,8 @@ export const Instance: Protein<
   last_heartbeat_ms: t.u64(),
   /** Calls in flight, as last reported by its heartbeat. */
   in_flight: t.u32(),
+  /** Its own network coordinate, as last reported by its heartbeat, when it measures one. */
+  coordinate: t.optional(Coordinate),
 });
 
 /** Registration of an instance. */
@@ -117,12 +176,19 @@ export const Lease: Protein<
 });
 
 export const HeartbeatRequest: Protein<
-  { lease_id: TString; healthy: TOptional<TBoolean>; in_flight: TOptional<TInteger> }
+  {
+    lease_id: TString;
+    healthy: TOptional<TBoolean>;
+    in_flight: TOptional<TInteger>;
+    coordinate: TOptional<(typeof Coordinate)["schema"]>;
+  }
 > = protein("HeartbeatRequest", {
   lease_id: t.string(),
   /** `false` reports the instance unhealthy while it keeps its lease. */
   healthy: t.optional(t.bool()),
   in_flight: t.optional(t.u32()),
+  /** The instance's network coordinate, when it measures one (absent keeps the last one). */
+  coordinate: t.optional(Coordinate),
 });
 
 export const HeartbeatResponse: Protein<{ heartbeat_interval_ms: TInteger }> = protein(
@@ -148,12 +214,32 @@ export const DiscoverRequest: Protein<{ cell: TString; all: TOptional<TBoolean> 
 );
 
 export const Instances: Protein<
-  { version: TInteger; instances: TArray<(typeof Instance)["schema"]> }
+  {
+    version: TInteger;
+    instances: TArray<(typeof Instance)["schema"]>;
+    coordinate: TOptional<(typeof Coordinate)["schema"]>;
+  }
 > = protein("Instances", {
   /** Registry version when this answer was made; pass it to `watch`. */
   version: t.u64(),
   instances: t.list(Instance),
+  /** This host's coordinate, when one is known: where a client asking from this host stands. */
+  coordinate: t.optional(Coordinate),
 });
+
+/** A host's coordinate, when one is known. */
+export const HostCoordinate: Protein<
+  { node_id: TString; coordinate: TOptional<(typeof Coordinate)["schema"]> }
+> = protein("HostCoordinate", {
+  node_id: t.string(),
+  coordinate: t.optional(Coordinate),
+});
+
+/** A new coordinate for this host, measured by its Vivaldi cell. */
+export const SetCoordinateRequest: Protein<{ coordinate: (typeof Coordinate)["schema"] }> = protein(
+  "SetCoordinateRequest",
+  { coordinate: Coordinate },
+);
 
 /** A blocking query, like Consul's: answers as soon as the registry version passes `since`. */
 export const WatchRequest: Protein<
@@ -338,6 +424,8 @@ export const Nucleus: Service<{
   stop: Method<typeof CellRequest, typeof Deployment>;
   deployments: Method<typeof Empty, typeof Deployments>;
   logs: Method<typeof LogsRequest, typeof Logs>;
+  coordinate: Method<typeof Empty, typeof HostCoordinate>;
+  set_coordinate: Method<typeof SetCoordinateRequest, typeof Empty>;
 }> = service({
   /** Registers an instance and grants it a lease. */
   register: method(RegisterRequest, Lease),
@@ -363,6 +451,10 @@ export const Nucleus: Service<{
   deployments: method(Empty, Deployments, { idempotent: true }),
   /** Captured stdout/stderr of a deployed cell's instances. */
   logs: method(LogsRequest, Logs, { idempotent: true }),
+  /** This host's network coordinate, as its Vivaldi cell last set it. */
+  coordinate: method(Empty, HostCoordinate, { idempotent: true }),
+  /** Sets this host's network coordinate (the Vivaldi cell does, as it measures). */
+  set_coordinate: method(SetCoordinateRequest, Empty, { idempotent: true }),
 });
 
 /** The nucleus service's type, for clients that import only types. */

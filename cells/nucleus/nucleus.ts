@@ -226,6 +226,11 @@ export async function startNucleus(options: NucleusOptions = {}): Promise<Runnin
           checkName(request.cell);
           return { lines: await lifecycle(() => supervisor.logs(request)) };
         },
+        coordinate: () => {
+          const coordinate = reg.hostCoordinate;
+          return coordinate ? { node_id: nodeId, coordinate } : { node_id: nodeId };
+        },
+        set_coordinate: ({ coordinate }) => (reg.setHostCoordinate(coordinate), {}),
       }),
       {
         // Unix socket only, given as an endpoint so that serve() adds no shared-memory ring:

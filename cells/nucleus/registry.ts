@@ -7,6 +7,7 @@
  */
 import { CellError, checkCellName, type Infer } from "@cell/sdk";
 import {
+  type Coordinate,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_MAX_MISSED_HEARTBEATS,
   type HeartbeatRequest,
@@ -18,6 +19,7 @@ import {
 } from "@cell/sdk/nucleus_api";
 import { type Clock, systemClock } from "./clock.ts";
 import { checkRegistration } from "./_limits.ts";
+import { checkCoordinate, movedFar } from "./_coordinate.ts";
 
 /** One registered instance, as the nucleus answers it. */
 export type InstanceInfo = Infer<typeof Instance>;
@@ -64,6 +66,8 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 interface Entry {
   instance: Mutable<InstanceInfo>;
   leaseId: string;
+  /** The coordinate watchers were last told of. */
+  announced?: Infer<typeof Coordinate> | undefined;
 }
 
 interface Watcher {
@@ -108,6 +112,8 @@ export class Registry {
   readonly #cellVersion = new Map<string, number>();
   readonly #watchers = new Map<string, Set<Watcher>>();
   #version = 1;
+  #host: Infer<typeof Coordinate> | undefined;
+  #hostAnnounced: Infer<typeof Coordinate> | undefined;
   #sweepTimer: number | undefined;
   #closed = false;
 
@@ -220,15 +226,44 @@ export class Registry {
           "restarted): register again",
       );
     }
+    if (request.coordinate) checkCoordinate(request.coordinate);
     const instance = entry.instance;
     instance.last_heartbeat_ms = this.#clock.now();
     instance.in_flight = request.in_flight ?? 0;
+    let changed = false;
+    if (request.coordinate) {
+      instance.coordinate = request.coordinate;
+      if (movedFar(entry.announced, request.coordinate)) {
+        entry.announced = request.coordinate;
+        changed = true;
+      }
+    }
     const health = request.healthy === false ? "unhealthy" : "healthy";
     if (instance.health !== health) {
       instance.health = health;
-      this.#changed(instance.cell);
+      changed = true;
     }
+    if (changed) this.#changed(instance.cell);
     return { heartbeat_interval_ms: this.heartbeatIntervalMs };
+  }
+
+  /** This host's coordinate, as its Vivaldi cell last set it. */
+  get hostCoordinate(): Infer<typeof Coordinate> | undefined {
+    return this.#host;
+  }
+
+  /**
+   * Sets this host's coordinate, answered with every `discover` and `watch`; watchers hear of
+   * it when it moved far enough to matter.
+   */
+  setHostCoordinate(coordinate: Infer<typeof Coordinate>): void {
+    this.#checkOpen();
+    checkCoordinate(coordinate);
+    this.#host = coordinate;
+    if (movedFar(this.#hostAnnounced, coordinate)) {
+      this.#hostAnnounced = coordinate;
+      this.#changed(undefined);
+    }
   }
 
   /** Removes the instance holding `leaseId`; an unknown lease is not an error. */
@@ -256,7 +291,11 @@ export class Registry {
     for (const { instance } of entries) {
       if (all || instance.health === "healthy") instances.push({ ...instance });
     }
-    return { version: this.#version, instances };
+    const host = this.#host;
+    return host ? { version: this.#version, instances, coordinate: host } : {
+      version: this.#version,
+      instances,
+    };
   }
 
   /** Every instance, expired ones included, as copies. */
@@ -354,10 +393,11 @@ export class Registry {
     this.#changed(cell);
   }
 
-  #changed(cell: string): void {
+  /** Wakes the watchers of `cell`, or of every cell when `undefined` (the host moved). */
+  #changed(cell: string | undefined): void {
     this.#version++;
-    this.#cellVersion.set(cell, this.#version);
-    for (const key of [cell, ""]) {
+    if (cell !== undefined) this.#cellVersion.set(cell, this.#version);
+    for (const key of cell === undefined ? [...this.#watchers.keys()] : [cell, ""]) {
       const set = this.#watchers.get(key);
       if (set) {
         for (const watcher of [...set]) if (this.#version > watcher.since) watcher.done();

@@ -158,6 +158,7 @@ Deno.test("no sequence of garbage interleaved with good samples makes a coordina
             assert.equal(self.coordinate, before);
           }
           assert.ok(isValidCoordinate(self.coordinate), JSON.stringify(self.coordinate));
+          assert.ok(isValidCoordinate(self.smoothedCoordinate));
           assert.ok(nodes.every((n) => isValidCoordinate(n.coordinate)));
         }
       },
@@ -198,4 +199,47 @@ Deno.test("VivaldiClient rejects nonsensical options", () => {
   assert.throws(() => new VivaldiClient({ dimensions: 1.5, random }), RangeError);
   assert.throws(() => new VivaldiClient({ latencyFilterSize: 0, random }), RangeError);
   assert.throws(() => new VivaldiClient({ adjustmentWindow: -1, random }), RangeError);
+  for (const smoothing of [0, -0.1, 1.5, NaN]) {
+    assert.throws(() => new VivaldiClient({ smoothing, random }), /Smoothing must be in \(0, 1\]/);
+  }
+});
+
+Deno.test("smoothedCoordinate is the raw coordinate at first, then its moving average", () => {
+  const options = { dimensions: 2, gravityRho: Infinity, random: seededRandom(1) };
+  const raw = new VivaldiClient({ ...options, smoothing: 1 });
+  const client = new VivaldiClient({ ...options, smoothing: 0.25 });
+  assert.deepEqual(client.smoothedCoordinate, originCoordinate(2));
+  const steps = [0.1, 0.12, 0.08, 0.11, 0.1, 0.09].map((rtt) => {
+    assert.deepEqual(client.update("peer", PEER, rtt), raw.update("peer", PEER, rtt));
+    return { raw: raw.coordinate, smoothed: client.smoothedCoordinate };
+  });
+  // Weight max(0.25, 1/n): the plain mean of the first four positions, then exponential.
+  assert.deepEqual(steps[0]!.smoothed, steps[0]!.raw);
+  const mean = (k: number, f: (c: Coordinate) => number) =>
+    steps.slice(0, k).reduce((s, x) => s + f(x.raw), 0) / k;
+  close(steps[1]!.smoothed.vec[0]!, mean(2, (c) => c.vec[0]!), 1e-15);
+  close(steps[3]!.smoothed.height, mean(4, (c) => c.height), 1e-15);
+  close(steps[3]!.smoothed.adjustment, mean(4, (c) => c.adjustment), 1e-15);
+  const fifth = steps[3]!.smoothed.vec[1]! * 0.75 + steps[4]!.raw.vec[1]! * 0.25;
+  close(steps[4]!.smoothed.vec[1]!, fifth, 1e-15);
+  // The error is the current one, not an average: it says how far to trust the estimate now.
+  assert.equal(steps[5]!.smoothed.error, steps[5]!.raw.error);
+  // Smoothing 1 reports the raw coordinate itself.
+  assert.equal(raw.smoothedCoordinate, raw.coordinate);
+});
+
+Deno.test("a rejected sample or a reset never puts NaN into the smoothed coordinate", () => {
+  const client = new VivaldiClient({ dimensions: 2, random: seededRandom(1) });
+  for (let i = 0; i < 5; i++) client.update("peer", PEER, 0.1);
+  const before = client.smoothedCoordinate;
+  assert.throws(() => client.update("peer", { ...PEER, vec: [NaN, 0] }, 0.1), RangeError);
+  assert.throws(() => client.update("peer", PEER, NaN), RangeError);
+  assert.equal(client.smoothedCoordinate, before);
+  const huge: Coordinate = { vec: [1e200, 1e200], error: 0.1, adjustment: 0, height: 0.01 };
+  client.update("huge", huge, 0.1);
+  assert.equal(client.resets, 1);
+  assert.deepEqual(client.smoothedCoordinate, originCoordinate(2));
+  client.update("peer", PEER, 0.1);
+  assert.ok(isValidCoordinate(client.smoothedCoordinate));
+  assert.deepEqual(client.smoothedCoordinate, client.coordinate);
 });

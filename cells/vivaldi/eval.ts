@@ -11,7 +11,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { estimateRtt, VivaldiClient } from "./coordinate.ts";
+import { DEFAULT_DIMENSIONS, estimateRtt, VivaldiClient } from "./coordinate.ts";
 import { parseRttMatrix, type RttMatrix, subMatrix } from "./matrix.ts";
 import { type Random, seededRandom } from "./rng.ts";
 
@@ -21,7 +21,10 @@ export interface EvaluateOptions {
   nodes?: number;
   /** Seed of the PRNG (subset, peer choice, noise, trials). @default {1} */
   seed?: number;
-  /** Euclidean dimensions of the coordinates (a height is always added). @default {8} */
+  /**
+   * Euclidean dimensions of the coordinates (a height is always added).
+   * @default {DEFAULT_DIMENSIONS}
+   */
   dimensions?: number;
   /**
    * Unit of the matrix entries. `"auto"` assumes milliseconds when the median entry is
@@ -35,6 +38,12 @@ export interface EvaluateOptions {
   maxRounds?: number;
   /** Trials for hit@k and stretch. @default {20000} */
   trials?: number;
+  /**
+   * Weight of a new position in each node's smoothed coordinate, which is what nodes report to
+   * peers and what is scored (see {@linkcode VivaldiClient.smoothedCoordinate}); 1 uses the raw
+   * coordinate, as serf does. @default {0.01}
+   */
+  smoothing?: number;
 }
 
 /** Scores of {@linkcode evaluate}. */
@@ -85,7 +94,7 @@ function relativeErrors(m: RttMatrix, clients: readonly VivaldiClient[]): number
     for (let j = i + 1; j < m.size; j++) {
       const real = m.rtt[i]![j]!;
       if (!(real > 0)) continue;
-      const est = estimateRtt(clients[i]!.coordinate, clients[j]!.coordinate);
+      const est = estimateRtt(clients[i]!.smoothedCoordinate, clients[j]!.smoothedCoordinate);
       errors.push(Math.abs(est - real) / real);
     }
   }
@@ -110,8 +119,9 @@ function choice(
     let chosen = candidates[0]!;
     let best = candidates[0]!;
     for (const c of candidates) {
-      const est = estimateRtt(clients[s]!.coordinate, clients[c]!.coordinate);
-      if (est < estimateRtt(clients[s]!.coordinate, clients[chosen]!.coordinate)) chosen = c;
+      const self = clients[s]!.smoothedCoordinate;
+      const est = estimateRtt(self, clients[c]!.smoothedCoordinate);
+      if (est < estimateRtt(self, clients[chosen]!.smoothedCoordinate)) chosen = c;
       if (m.rtt[s]![c]! < m.rtt[s]![best]!) best = c;
     }
     const chosenRtt = m.rtt[s]![chosen]!;
@@ -160,7 +170,12 @@ export function evaluate(matrix: RttMatrix, options: EvaluateOptions = {}): Eval
   const maxRounds = options.maxRounds ?? 4000;
   const clients = Array.from(
     { length: m.size },
-    () => new VivaldiClient({ dimensions: options.dimensions ?? 8, random }),
+    () =>
+      new VivaldiClient({
+        dimensions: options.dimensions ?? DEFAULT_DIMENSIONS,
+        random,
+        ...(options.smoothing === undefined ? {} : { smoothing: options.smoothing }),
+      }),
   );
   const peers = m.rtt.map((row) => row.flatMap((v, j) => v > 0 ? [j] : []));
   let rounds = 0;
@@ -172,7 +187,7 @@ export function evaluate(matrix: RttMatrix, options: EvaluateOptions = {}): Eval
       if (list.length === 0) continue;
       const j = list[Math.floor(random() * list.length)]!;
       const sample = m.rtt[i]![j]! * Math.max(0.5, 1 + noise * gaussian(random));
-      clients[i]!.update(String(j), clients[j]!.coordinate, sample);
+      clients[i]!.update(String(j), clients[j]!.smoothedCoordinate, sample);
     }
     rounds++;
     if (rounds % CHECK_EVERY === 0 && rounds >= MIN_ROUNDS) {

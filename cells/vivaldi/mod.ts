@@ -6,6 +6,13 @@
  * error-weighted timestep, adjustment term, gravity, per-peer median filter). Garbage samples
  * are rejected and a coordinate that becomes non-finite is reset.
  *
+ * Measurement and routing: a {@linkcode VivaldiAgent} pings random peers with the SDK's PING
+ * frame and takes their coordinates from the nucleus's instance records (every instance
+ * reports its own with its heartbeats). The Vivaldi cell ({@linkcode startVivaldi}, or
+ * `deno run -A cells/vivaldi/main.ts`) keeps the host's coordinate in the nucleus and serves
+ * {@linkcode Vivaldi}: `coordinate`, `estimate_rtt`, `route` and `status`. Clients that
+ * `connect(cell, { balance: "nearest" })` call the instances with the lowest RTT.
+ *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -26,6 +33,7 @@
 
 export {
   type Coordinate,
+  DEFAULT_DIMENSIONS,
   estimateRtt,
   isValidCoordinate,
   originCoordinate,
@@ -36,3 +44,18 @@ export {
 export { parseRttMatrix, type RttMatrix, subMatrix } from "./matrix.ts";
 export { type Random, seededRandom } from "./rng.ts";
 export { evaluate, type EvaluateOptions, type EvaluateResult } from "./eval.ts";
+export { type AgentOptions, VivaldiAgent } from "./agent.ts";
+export {
+  NodeCoordinate,
+  NodeRequest,
+  PairRequest,
+  rankInstances,
+  RouteEntry,
+  RouteRequest,
+  Routes,
+  RttEstimate,
+  Status,
+  Vivaldi,
+  VIVALDI_CELL,
+} from "./service.ts";
+export { type RunningVivaldi, startVivaldi, type VivaldiCellOptions } from "./cell.ts";
