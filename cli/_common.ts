@@ -84,7 +84,11 @@ function report(ctx: Context, error: unknown, options: ReportOptions): number {
     }
     return EXIT_USAGE;
   }
-  const cellError = CellError.from(error);
+  // A TypeError or RangeError is a bad argument found locally (a flag's value, a file's content).
+  const cellError = !(error instanceof CellError) &&
+      (error instanceof TypeError || error instanceof RangeError)
+    ? new CellError("INVALID_ARGUMENT", error.message, { cause: error })
+    : CellError.from(error);
   if (json) {
     const { code, message, details } = cellError;
     io.stdout(

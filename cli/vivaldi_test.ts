@@ -51,6 +51,13 @@ Deno.test("cell vivaldi eval says what is wrong with a missing file, a bad unit 
     const bad = await cell(["vivaldi", "eval", "--matrix", `${dir}/bad.tsv`]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /"abc" is not a number/);
+    // More nodes than the matrix has: a bad argument, said so to scripts too.
+    await Deno.writeTextFile(`${dir}/grid.tsv`, gridTsv(2));
+    const many = await cell(["vivaldi", "eval", "-m", `${dir}/grid.tsv`, "-n", "9", "--json"]);
+    assert.equal(many.code, 1);
+    assert.deepEqual(JSON.parse(many.stdout), {
+      error: { code: "INVALID_ARGUMENT", message: "Nodes must be an integer in [2, 4], got 9" },
+    });
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
