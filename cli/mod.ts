@@ -21,6 +21,7 @@ import { cellHome } from "@cell/sdk";
 import { type Context, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from "./_common.ts";
 import { type CliIo, denoIo } from "./io.ts";
 import { registerCall } from "./call.ts";
+import { registerConsensus } from "./consensus.ts";
 import { registerGenerate } from "./generate.ts";
 import { registerVivaldi } from "./vivaldi.ts";
 import { registerInit } from "./init.ts";
@@ -109,6 +110,7 @@ function createProgram(ctx: Context): Command {
   registerNucleus(program, ctx);
   registerLifecycle(program, ctx);
   registerRegistryCommands(program, ctx);
+  registerConsensus(program, ctx);
   return program;
 }
 

@@ -86,9 +86,23 @@ export interface LogStorage {
 
 /** A key-value command, as proposed through Raft and applied by every member. */
 export type KvCommand =
-  | { op: "put"; key: string; value: string }
-  | { op: "delete"; key: string }
-  | { op: "cas"; key: string; expected: string | null; value: string | null };
+  & (
+    | { op: "put"; key: string; value: string }
+    | { op: "delete"; key: string }
+    | { op: "cas"; key: string; expected: string | null; value: string | null }
+  )
+  & KvSession;
+
+/**
+ * Optional client session of a command: a retried command (same `client`, same `seq`) is applied
+ * once, and the retry gets the first result. `seq` must grow with each new command of a client.
+ */
+export interface KvSession {
+  /** A client id, unique among clients. */
+  client?: string;
+  /** The client's sequence number for this command. */
+  seq?: number;
+}
 
 /** What applying a command returned. `ok` is false only for a failed compare-and-set. */
 export interface KvResult {
@@ -214,10 +228,12 @@ export interface NodeOptions {
   random(): number;
   /** Heartbeat interval. @default {50} */
   heartbeatMs?: number;
-  /** Base election timeout; the actual one is random in [base, 2 × base). @default {400} */
+  /** Base election timeout; the actual one is random in [base, 2 × base), plus two ticks. @default {400} */
   electionTimeoutMs?: number;
   /** Take a snapshot after this many applied entries since the last one. @default {10000} */
   snapshotEvery?: number;
   /** Largest number of entries (or bytes, whichever first) in one append message. @default {1024} */
   maxBatch?: number;
+  /** How often Raft's logical clock ticks; timeouts are rounded to whole ticks. @default {heartbeatMs / 5} */
+  tickMs?: number;
 }
