@@ -10,8 +10,9 @@
  * The reader polls the header at its position, not the writer's tail: the writer zeroes the
  * header slot after a record before it stores that record's header, so a non-zero header is a
  * record written in this lap. One cache line then carries both the news and a small record, where
- * polling the tail costs a second line per message. The tail is still published, for readers
- * that use it (the C library) and for the writer's own bookkeeping.
+ * polling the tail costs a second line per message. A batch is published by holding back its
+ * first header until the others are in place, then storing it atomically. The tail is still
+ * published, for readers that use it (the C library) and for the writer's own bookkeeping.
  *
  * Each side keeps its own counter privately and only publishes it: a hostile peer that
  * scribbles over the segment can make the reader see garbage, never read outside the ring.
@@ -160,6 +161,13 @@ export class RingWriter extends RingEnd {
   #tail: number;
   /** The reader's head when last loaded: reloaded only when it seems too full. */
   #head: number;
+  /**
+   * Index (in u32) of the first header slot written since the last publication, or -1: its
+   * value waits in {@linkcode RingWriter.#firstHeader} while the later ones are stored plainly,
+   * so that {@linkcode RingWriter.publish} shows the whole batch with one atomic store.
+   */
+  #firstAt = -1;
+  #firstHeader = 0;
 
   constructor(buffer: ArrayBuffer, ring: 0 | 1) {
     super(buffer, ring);
@@ -200,15 +208,27 @@ export class RingWriter extends RingEnd {
       if (this.#loadHead() + skip + need + RING_RESERVE > capacity) return false;
     }
     const start = skip === 0 ? pos : 0;
-    const u32 = this.u32;
-    u32[(this.data + ((start + need) & (capacity - 1))) >>> 2] = 0;
+    this.u32[(this.data + ((start + need) & (capacity - 1))) >>> 2] = 0;
     this.u8.set(bytes, this.data + start + 4);
-    Atomics.store(u32, (this.data + start) >>> 2, header(len, more));
-    // The padding last: the reader, waiting at `pos`, then finds the record at the start.
-    if (skip !== 0) Atomics.store(u32, (this.data + pos) >>> 2, RING_PAD);
+    if (skip === 0) this.#setHeader((this.data + pos) >>> 2, header(len, more));
+    else {
+      // The padding is the slot the reader waits at: it is set after the record at the start.
+      this.u32[this.data >>> 2] = header(len, more);
+      this.#setHeader((this.data + pos) >>> 2, RING_PAD);
+    }
     this.#tail = (tail + skip + need) >>> 0;
-    if (publish) Atomics.store(u32, this.tailIndex, this.#tail);
+    if (publish) this.publish();
     return true;
+  }
+
+  /** Sets a header slot: held back when it is the first of a batch, stored plainly after it. */
+  #setHeader(index: number, value: number): void {
+    if (this.#firstAt < 0) {
+      this.#firstAt = index;
+      this.#firstHeader = value;
+    } else {
+      this.u32[index] = value;
+    }
   }
 
   /**
@@ -236,8 +256,8 @@ export class RingWriter extends RingEnd {
 
   /**
    * Appends the record of `length` bytes (at most {@linkcode RingWriter.room}) written at the
-   * offset {@linkcode RingWriter.claim} returned, unpublished (see
-   * {@linkcode RingWriter.publish}).
+   * offset {@linkcode RingWriter.claim} returned, invisible to the reader until
+   * {@linkcode RingWriter.publish}.
    */
   commit(length: number, more = false): void {
     if (length > this.room || length < 0) throw new RangeError(`Record of ${length} bytes`);
@@ -246,7 +266,7 @@ export class RingWriter extends RingEnd {
     const pos = tail & (capacity - 1);
     const need = (length + 11) & ~7;
     this.u32[(this.data + ((pos + need) & (capacity - 1))) >>> 2] = 0;
-    Atomics.store(this.u32, (this.data + pos) >>> 2, header(length, more));
+    this.#setHeader((this.data + pos) >>> 2, header(length, more));
     this.#tail = (tail + need) >>> 0;
     this.room = 0;
   }
@@ -257,11 +277,15 @@ export class RingWriter extends RingEnd {
   }
 
   /**
-   * Publishes the tail: the count of bytes written, for readers that follow it (the C library)
-   * and for the peer's wake-up decisions. Readers of this module see a record as soon as it is
-   * written.
+   * Makes every record written so far visible to the reader: stores the batch's first header
+   * (the later ones are already in place behind it), then the tail, for readers that follow
+   * the tail (the C library).
    */
   publish(): void {
+    if (this.#firstAt >= 0) {
+      Atomics.store(this.u32, this.#firstAt, this.#firstHeader);
+      this.#firstAt = -1;
+    }
     Atomics.store(this.u32, this.tailIndex, this.#tail);
   }
 }

@@ -201,3 +201,24 @@ Deno.test("records written in place (claim, commit) read back like written ones,
     ),
   );
 });
+
+Deno.test("a batch stays invisible until publish(), then reads back whole, also when it wraps", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.nat({ max: CAPACITY / 8 }), { minLength: 1, maxLength: 6 }),
+      fc.nat({ max: CAPACITY / 8 - 1 }).map((n) => n * 8),
+      (lengths, start) => {
+        const buffer = segment(CAPACITY, start);
+        const writer = new RingWriter(buffer, 0);
+        const reader = new RingReader(buffer, 0);
+        const sent = lengths.map((len, i) => bytesOf(len, i));
+        for (const bytes of sent) nodeAssert.ok(writer.write(bytes, false, false));
+        nodeAssert.equal(reader.ready(), false);
+        nodeAssert.equal(reader.next(), null);
+        writer.publish();
+        for (const bytes of sent) nodeAssert.deepEqual(reader.next(), bytes);
+        nodeAssert.equal(reader.next(), null);
+      },
+    ),
+  );
+});
