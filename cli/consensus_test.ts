@@ -1,37 +1,12 @@
 import assert from "node:assert/strict";
-import { type Member, startMember } from "@cell/consensus";
-import { MemoryStorage } from "@cell/consensus/memory_storage";
+import { startLocalCluster } from "@cell/consensus/testing";
 import { cell, tempHome } from "./_testing.ts";
 
 const IDS = ["a", "b", "c"];
 
-/** Three in-process members serving under `home`, stopped on dispose. */
-async function members(home: string): Promise<AsyncDisposable & { list: Member[] }> {
-  const list: Member[] = [];
-  for (const id of IDS) {
-    list.push(
-      await startMember({
-        id,
-        members: IDS,
-        storage: new MemoryStorage(),
-        home,
-        register: false,
-        electionTimeoutMs: 200,
-        heartbeatMs: 30,
-      }),
-    );
-  }
-  return {
-    list,
-    [Symbol.asyncDispose]: async () => {
-      await Promise.all(list.map((m) => m.stop()));
-    },
-  };
-}
-
 Deno.test("cell consensus put then get prints the value, found through the sockets in run/", async () => {
   await using home = await tempHome();
-  await using _members = await members(home.path);
+  await using _members = await startLocalCluster({ ids: IDS, home: home.path });
   const put = await cell(["--home", home.path, "consensus", "put", "greeting", "hello"]);
   assert.equal(put.code, 0, put.stderr);
   assert.match(put.stdout, /^ok: 'greeting' set at index \d+\n$/);
@@ -46,7 +21,7 @@ Deno.test("cell consensus put then get prints the value, found through the socke
 
 Deno.test("cell consensus get exits 1 for an absent key, and delete removes one", async () => {
   await using home = await tempHome();
-  await using _members = await members(home.path);
+  await using _members = await startLocalCluster({ ids: IDS, home: home.path });
   const absent = await cell(["--home", home.path, "consensus", "get", "missing"]);
   assert.equal(absent.code, 1);
   assert.match(absent.stderr, /key 'missing' is absent/);
@@ -60,7 +35,7 @@ Deno.test("cell consensus get exits 1 for an absent key, and delete removes one"
 
 Deno.test("cell consensus status lists every member with its role, and --json the leader", async () => {
   await using home = await tempHome();
-  await using _members = await members(home.path);
+  await using _members = await startLocalCluster({ ids: IDS, home: home.path });
   const put = await cell(["--home", home.path, "consensus", "put", "k", "v"]);
   assert.equal(put.code, 0, put.stderr);
   const human = await cell(["--home", home.path, "consensus", "status"]);

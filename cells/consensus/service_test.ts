@@ -1,57 +1,23 @@
 import assert from "node:assert/strict";
 import { CellError, type Client, connect } from "@cell/sdk";
-import { MemoryStorage } from "./memory_storage.ts";
-import { type Member, startMember } from "./member.ts";
+import { startLocalCluster } from "./testing.ts";
 import { Consensus, notLeaderOf } from "./service.ts";
 import { connectConsensus } from "./client.ts";
 
 const IDS = ["a", "b", "c"];
 
-/** Three members in this process, each on its own Unix socket under a temporary home. */
+/** Three members in this process, and a plain SDK client of one member's socket. */
 async function startCluster() {
-  const home = await Deno.makeTempDir({ dir: "/tmp", prefix: "cell-cons-" });
-  const members = new Map<string, Member>();
-  for (const id of IDS) {
-    members.set(
-      id,
-      await startMember({
-        id,
-        members: IDS,
-        storage: new MemoryStorage(),
-        home,
-        register: false,
-        electionTimeoutMs: 200,
-        heartbeatMs: 30,
-      }),
-    );
-  }
-  const leader = async (): Promise<string> => {
-    for (const end = Date.now() + 10_000; Date.now() < end;) {
-      const leaders = [...members.values()].map((m) => m.node.status())
-        .filter((s) => s.role === "leader");
-      if (leaders.length === 1) return leaders[0]!.id;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    throw new Error("no leader elected in 10 s");
-  };
+  const cluster = await startLocalCluster({ ids: IDS });
   /** A plain SDK client of one member's socket. */
   const direct = (id: string): Promise<Client<Consensus>> =>
     connect<Consensus>("consensus", {
       service: Consensus,
-      address: `${home}/run/consensus@${id}.sock`,
+      address: `${cluster.home}/run/consensus@${id}.sock`,
       transport: "uds",
       maxAttempts: 1,
     });
-  return {
-    home,
-    members,
-    leader,
-    direct,
-    async [Symbol.asyncDispose]() {
-      await Promise.all([...members.values()].map((m) => m.stop()));
-      await Deno.remove(home, { recursive: true });
-    },
-  };
+  return Object.assign(cluster, { direct });
 }
 
 Deno.test("a follower answers a write with FAILED_PRECONDITION naming the leader", async () => {
