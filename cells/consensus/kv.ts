@@ -44,6 +44,9 @@ export function decodeCommand(data: Uint8Array): KvCommand {
   return c as unknown as KvCommand;
 }
 
+/** Client sessions a {@linkcode KvStore} remembers by default. */
+export const DEFAULT_MAX_SESSIONS = 65_536;
+
 interface Session {
   seq: number;
   result: KvResult;
@@ -76,8 +79,24 @@ interface SnapshotData {
  */
 export class KvStore {
   #data = new Map<string, string>();
+  /** By recency of use, oldest first: every member evicts the same ones, in log order. */
   #sessions = new Map<string, Session>();
   #index = 0;
+  readonly #maxSessions: number;
+
+  /**
+   * `maxSessions` bounds the client sessions remembered for deduplication (the least recently
+   * used is forgotten first, on every member alike): a retry that arrives after its session was
+   * forgotten is applied again. Clients use a session per write in flight, so the default keeps
+   * the sessions of tens of thousands of concurrent writers.
+   */
+  constructor(options: { maxSessions?: number } = {}) {
+    const max = options.maxSessions ?? DEFAULT_MAX_SESSIONS;
+    if (!Number.isSafeInteger(max) || max < 1) {
+      throw new RangeError(`maxSessions must be a positive integer, got ${max}`);
+    }
+    this.#maxSessions = max;
+  }
 
   /** Index of the last command applied (or of the restored snapshot). */
   get appliedIndex(): number {
@@ -123,7 +142,13 @@ export class KvStore {
       this.#data.set(command.key, command.value);
     }
     const result = { ok, previous, index };
-    if (client !== undefined && seq !== undefined) this.#sessions.set(client, { seq, result });
+    if (client !== undefined && seq !== undefined) {
+      this.#sessions.delete(client); // To the end: the most recently used.
+      this.#sessions.set(client, { seq, result });
+      if (this.#sessions.size > this.#maxSessions) {
+        this.#sessions.delete(this.#sessions.keys().next().value!);
+      }
+    }
     return result;
   }
 

@@ -52,3 +52,25 @@ Deno.test("decodeCommand() rejects payloads that are not commands", () => {
   assert.deepEqual(decodeCommand(bytes), { op: "cas", key: "k", expected: null, value: "v" });
   assert.throws(() => decodeCommand(new Uint8Array([0xc0])), TypeError);
 });
+
+Deno.test("the least recently used sessions are forgotten past maxSessions, alike after a snapshot", () => {
+  const kv = new KvStore({ maxSessions: 2 });
+  kv.apply(1, { op: "put", key: "k", value: "a", client: "a", seq: 1 });
+  kv.apply(2, { op: "put", key: "k", value: "b", client: "b", seq: 1 });
+  kv.apply(3, { op: "put", key: "k", value: "a2", client: "a", seq: 2 }); // "a" used last.
+  kv.apply(4, { op: "put", key: "k", value: "c", client: "c", seq: 1 }); // Forgets "b".
+  const copy = new KvStore({ maxSessions: 2 });
+  copy.restore(kv.snapshot());
+  for (const store of [kv, copy]) {
+    // "a" is remembered: its retry is answered from the session, not applied.
+    assert.equal(
+      store.apply(5, { op: "put", key: "k", value: "a2", client: "a", seq: 2 }).index,
+      3,
+    );
+    assert.equal(store.get("k"), "c");
+    // "b" was forgotten: its retry is applied again.
+    assert.equal(store.apply(6, { op: "put", key: "k", value: "b", client: "b", seq: 1 }).index, 6);
+    assert.equal(store.get("k"), "b");
+  }
+  assert.throws(() => new KvStore({ maxSessions: 0 }), RangeError);
+});
