@@ -18,7 +18,13 @@ export interface RttSink {
 /** A call (or PING) waiting for its answer, and the promise its caller holds. */
 export class Pending {
   id = 0;
-  readonly deadline: number;
+  /**
+   * When the caller stops waiting (ms since the epoch), or 0 until the client's next clock tick
+   * sets it from {@linkcode Pending.timeoutMs} (see `ClientCore`).
+   */
+  deadline: number;
+  /** The call's timeout (ms), kept while {@linkcode Pending.deadline} is 0. */
+  timeoutMs = 0;
   readonly label: string;
   readonly promise: Promise<unknown>;
   /** The request, for a retry by {@linkcode Pending.recovery}. */

@@ -101,6 +101,23 @@ Deno.test("a call past its deadline fails with DEADLINE_EXCEEDED and the handler
   assert(seen[0] === "CANCELLED" || seen[0] === "DEADLINE_EXCEEDED", seen[0]);
 });
 
+Deno.test("a call with a timeout of a second or more fails at its deadline, never before", async () => {
+  // Such calls take their deadline from the client's shared clock tick (one clock read per tick,
+  // not per call): it may come a tick late, never early.
+  await using _home = await tempCellHome();
+  await using _server = await serve("lab", labHandlers(), { handleSignals: false });
+  await using lab = await connect<typeof Lab>("lab", { transport: "uds" });
+  const started = Date.now();
+  const error = await assertRejects(
+    () => lab.run({ delay_ms: 5000 }, { timeoutMs: 1000 }),
+    CellError,
+  );
+  const elapsed = Date.now() - started;
+  assertEquals(error.code, "DEADLINE_EXCEEDED");
+  assert(elapsed >= 1000, `failed after ${elapsed} ms, before its 1000 ms timeout`);
+  assert(elapsed < 2500, `failed after ${elapsed} ms, long after its 1000 ms timeout`);
+});
+
 Deno.test("cancelling a call aborts the handler on the server", async () => {
   await using _home = await tempCellHome();
   const seen: string[] = [];
