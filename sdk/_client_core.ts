@@ -2,6 +2,12 @@
 // instances the nucleus knows, or its socket), one lazily opened session per instance, the
 // choice of instance per call, deadlines, and retries on another instance.
 import { CellError } from "./errors.ts";
+import {
+  type PayloadDecoder,
+  payloadDecoder,
+  type PayloadEncoder,
+  payloadEncoder,
+} from "./_payload_codec.ts";
 import type { RequestFrame } from "./protocol.ts";
 import { DEFAULT_MAX_FRAME, FrameKind } from "./protocol.ts";
 import type { Methods } from "./service.ts";
@@ -51,6 +57,10 @@ export class ClientCore implements Recovery {
   readonly cell: string;
   readonly #options: ConnectOptions;
   readonly #idempotent: ReadonlySet<string>;
+  /** The compiled encoders of the methods' requests, when the service is known. */
+  readonly #encoders: ReadonlyMap<string, PayloadEncoder>;
+  /** The compiled decoders of the methods' responses, when the service is known. */
+  readonly #decoders: ReadonlyMap<string, PayloadDecoder>;
   readonly #expectedHash: string | undefined;
   readonly #balancer: Balancer;
   /** The session of the only target, when there is one: the fast path of `call`. */
@@ -72,6 +82,12 @@ export class ClientCore implements Recovery {
     this.#balancer = new Balancer(options.balance ?? "least-outstanding");
     const methods: Methods = options.service?.methods ?? {};
     this.#idempotent = new Set(Object.keys(methods).filter((m) => methods[m]!.idempotent));
+    this.#encoders = new Map(
+      Object.entries(methods).map(([m, method]) => [m, payloadEncoder(method.request)]),
+    );
+    this.#decoders = new Map(
+      Object.entries(methods).map(([m, method]) => [m, payloadDecoder(method.response)]),
+    );
     this.#expectedHash = options.schemaHash ??
       (options.service ? schemaOf(cell, options.service).hash : undefined);
   }
@@ -432,6 +448,9 @@ export class ClientCore implements Recovery {
       payload: pending.payload,
       timeoutMs: Math.ceil(remaining),
     };
+    const encode = this.#encoders.get(method);
+    if (encode !== undefined) frame.encode = encode;
+    pending.decode = this.#decoders.get(method);
     if (options.metadata || this.#options.metadata) {
       frame.metadata = { ...this.#options.metadata, ...options.metadata };
     }

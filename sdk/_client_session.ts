@@ -1,5 +1,6 @@
 // One client connection and the calls in flight on it.
 import { CellError, codeFromNumber } from "./errors.ts";
+import type { PayloadDecoder } from "./_payload_codec.ts";
 import type { Frame, HelloInfo } from "./protocol.ts";
 import { FrameKind, PROTOCOL_VERSION } from "./protocol.ts";
 import type { Connection } from "./transport.ts";
@@ -32,6 +33,8 @@ export class Pending {
   readonly options: CallOptions;
   readonly #session: Session;
   readonly recovery: Recovery | undefined;
+  /** Reads the answer: the response protein's compiled decoder, when the client knows it. */
+  decode: PayloadDecoder | undefined;
   #resolve!: (value: unknown) => void;
   #reject!: (error: unknown) => void;
   #signal: AbortSignal | undefined;
@@ -53,6 +56,7 @@ export class Pending {
     this.payload = payload;
     this.options = options;
     this.recovery = recovery;
+    this.decode = undefined;
     this.promise = new Promise((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -234,6 +238,10 @@ export class Session {
       onFrame: (f) => this.#onFrame(f),
       onMalformed: (m) => this.#failAll(m.error, true),
       onClose: (reason) => this.#onClose(reason),
+      decoders: {
+        request: () => undefined,
+        response: (id) => this.pending.get(id)?.decode,
+      },
     });
     conn.send({ kind: FrameKind.HELLO, version: PROTOCOL_VERSION, info });
   }

@@ -1,4 +1,5 @@
 // One server connection: the calls in flight on it, from HELLO to GOAWAY.
+import type { PayloadDecoder, PayloadEncoder } from "./_payload_codec.ts";
 import { CellError } from "./errors.ts";
 import type { CallContext, PeerInfo } from "./context.ts";
 import type { Frame, HelloInfo, MalformedFrame, RequestFrame } from "./protocol.ts";
@@ -82,6 +83,10 @@ const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
 export interface Dispatch {
   method: Method;
   handler: (request: never, context: CallContext) => unknown;
+  /** Writes the handler's answers: the response protein's compiled encoder. */
+  encode: PayloadEncoder;
+  /** Reads the requests: the request protein's compiled decoder. */
+  decode: PayloadDecoder;
 }
 
 export class Session {
@@ -102,6 +107,10 @@ export class Session {
       onFrame: (frame) => this.#onFrame(frame),
       onMalformed: (m) => this.#onMalformed(m),
       onClose: () => this.#onClose(),
+      decoders: {
+        request: (method) => server.dispatch(method)?.decode,
+        response: () => undefined,
+      },
     });
   }
 
@@ -314,7 +323,7 @@ export class Session {
       );
     }
     try {
-      this.#conn.send({ kind: FrameKind.RESPONSE, id, payload: value });
+      this.#conn.send({ kind: FrameKind.RESPONSE, id, payload: value, encode: dispatch.encode });
     } catch (e) {
       this.#sendError(id, CellError.from(e));
     }

@@ -209,7 +209,7 @@ export class ShmConnection implements Connection {
       if (!reader.more && this.#parts.length === 0) {
         // The common case: a whole frame in one record, decoded in place.
         if (length > this.#maxFrame) throw this.#tooLong(length);
-        const frame = decodeFrameAt(bytes, at, at + length);
+        const frame = decodeFrameAt(bytes, at, at + length, handlers.decoders);
         if (frame !== null) {
           if (isMalformed(frame)) handlers.onMalformed(frame);
           else handlers.onFrame(frame);

@@ -38,7 +38,10 @@ export interface CallOptions {
 export interface ConnectOptions<S extends Service = Service> {
   /**
    * The service definition. Optional: the type parameter gives the static types; the value
-   * adds which methods are idempotent (so they are retried) and a schema-hash check.
+   * adds which methods are idempotent (so they are retried), a schema-hash check, and codecs
+   * compiled from the proteins: requests are written and answers read by code made for their
+   * fields (on the shared-memory ring, about half the codec's time per call). With it, only a
+   * request's declared fields are sent, as servers always do with answers.
    */
   service?: S;
   /** Where to connect, overriding discovery; with `transport`. */

@@ -147,6 +147,121 @@ export function encodeTupleInto(
   }
 }
 
+/**
+ * Runs `writeAt(chunk, p, end)` on at least `room` bytes of a chunk after `prefix` reserved
+ * bytes, and returns what it wrote (a view that later calls never write over), or `undefined`
+ * when it returned -1 (did not fit).
+ */
+export function encodeWith(
+  prefix: number,
+  room: number,
+  writeAt: (target: Uint8Array, p: number, end: number) => number,
+): Uint8Array | undefined {
+  beginChunk(prefix);
+  ensure(room);
+  let written: number;
+  try {
+    written = writeAt(buf, pos, pos + room);
+  } catch (e) {
+    pos = start;
+    throw e;
+  }
+  if (written < 0) {
+    pos = start;
+    return undefined;
+  }
+  pos = written;
+  return endChunk();
+}
+
+/**
+ * Writes `value` into `target` at `p`, not beyond `end`, exactly as {@linkcode encodeMsgpack}
+ * would encode it; returns the position after it, or -1 when it might not fit. The in-place
+ * writers below (`write*At`) are the frame encoder's fast path: local positions, no state of
+ * this module touched unless a value needs the general writer.
+ */
+export function writeValueAt(target: Uint8Array, p: number, end: number, value: unknown): number {
+  if (typeof value === "string") return writeStringAt(target, p, end, value);
+  if (typeof value === "number" && (value >>> 0) === value && value < 0x80 && p < end) {
+    target[p] = value;
+    return p + 1;
+  }
+  return writeGeneralAt(target, p, end, value);
+}
+
+/** {@linkcode writeValueAt} by the general writer: any value, any size. */
+function writeGeneralAt(target: Uint8Array, p: number, stop: number, value: unknown): number {
+  if (target !== targetBytes) {
+    targetBytes = target;
+    targetView = new DataView(target.buffer, target.byteOffset, target.byteLength);
+  }
+  const savedBuf = buf, savedView = view, savedPos = pos, savedStart = start, savedEnd = end;
+  buf = target;
+  view = targetView;
+  pos = start = p;
+  end = Math.min(stop, target.length);
+  fixed = true;
+  try {
+    write(value, 1);
+    return pos;
+  } catch (e) {
+    if (e === NO_ROOM) return -1;
+    throw e;
+  } finally {
+    fixed = false;
+    buf = savedBuf;
+    view = savedView;
+    pos = savedPos;
+    start = savedStart;
+    end = savedEnd;
+  }
+}
+
+/** Writes the string `s` at `p` (see {@linkcode writeValueAt}). */
+export function writeStringAt(target: Uint8Array, p: number, end: number, s: string): number {
+  const n = s.length;
+  // Short ASCII, the usual key and value, by hand; anything else by the general writer.
+  if (n < 32 && p + 1 + n <= end) {
+    const first = p;
+    target[p++] = 0xa0 | n;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) return writeGeneralAt(target, first, end, s);
+      target[p++] = c;
+    }
+    return p;
+  }
+  return writeGeneralAt(target, p, end, s);
+}
+
+/**
+ * Writes `n`, an integer in [0, 2^32), at `p` in its smallest form; the caller has checked that
+ * 5 bytes fit.
+ */
+export function writeUint32At(target: Uint8Array, p: number, n: number): number {
+  if (n < 0x80) {
+    target[p] = n;
+    return p + 1;
+  }
+  if (n < 0x100) {
+    target[p] = 0xcc;
+    target[p + 1] = n;
+    return p + 2;
+  }
+  if (n < 0x10000) {
+    target[p] = 0xcd;
+    target[p + 1] = n >>> 8;
+    target[p + 2] = n & 0xff;
+    return p + 3;
+  }
+  target[p] = 0xce;
+  target[p + 1] = n >>> 24;
+  target[p + 2] = (n >>> 16) & 0xff;
+  target[p + 3] = (n >>> 8) & 0xff;
+  target[p + 4] = n & 0xff;
+  return p + 5;
+}
+
 function writeTuple(
   count: number,
   v0: unknown,
@@ -502,6 +617,32 @@ export function decodeTupleRange(
     return at === finish ? n : -1;
   } catch {
     return -1;
+  } finally {
+    src = EMPTY;
+  }
+}
+
+/** Where {@linkcode readValueAt} stopped: just after the value it returned. */
+export const cursor: { at: number } = { at: 0 };
+
+/**
+ * Decodes the one value that starts at `bytes[p]`, within `bytes[..stop)`, as an element of a
+ * frame (the values {@linkcode decodeMsgpack} gives); sets {@linkcode cursor}`.at` after it.
+ * Throws {@linkcode MsgpackError} for malformed input.
+ */
+export function readValueAt(bytes: Uint8Array, p: number, stop: number): unknown {
+  if (bytes !== lastBytes) {
+    lastBytes = bytes;
+    if (srcView.buffer !== bytes.buffer) srcView = new DataView(bytes.buffer);
+  }
+  src = bytes;
+  base = bytes.byteOffset;
+  at = p;
+  limit = stop;
+  try {
+    const value = read(1);
+    cursor.at = at;
+    return value;
   } finally {
     src = EMPTY;
   }

@@ -9,8 +9,29 @@
  * @module
  */
 import { decode } from "./codec.ts";
-import { decodeTupleRange, encodeTuple, encodeTupleInto } from "./msgpack.ts";
+import {
+  cursor,
+  decodeTupleRange,
+  encodeTuple,
+  encodeTupleInto,
+  encodeWith,
+  readValueAt,
+  writeStringAt,
+  writeUint32At,
+  writeValueAt,
+} from "./msgpack.ts";
 import { CellError } from "./errors.ts";
+import { NO_MATCH, type PayloadDecoder, type PayloadEncoder } from "./_payload_codec.ts";
+
+export type { PayloadDecoder, PayloadEncoder };
+
+/** Where a receiver finds the compiled decoders of the payloads it expects. */
+export interface PayloadDecoders {
+  /** The decoder of `method`'s requests, if the receiver serves it. */
+  request(method: string): PayloadDecoder | undefined;
+  /** The decoder of the answer to call `id`, if the receiver made that call. */
+  response(id: number): PayloadDecoder | undefined;
+}
 
 /** Version of the wire protocol this implementation speaks. */
 export const PROTOCOL_VERSION = 1;
@@ -64,6 +85,11 @@ export interface RequestFrame {
   /** Milliseconds the caller will wait, counted from when the frame is received; 0 is no limit. */
   timeoutMs: number;
   metadata?: Record<string, string>;
+  /**
+   * How to write the payload: the compiled encoder of the method's request protein (only its
+   * declared fields travel), else every own enumerable key of the value.
+   */
+  encode?: PayloadEncoder;
 }
 
 /** The successful result of a call. */
@@ -71,6 +97,8 @@ export interface ResponseFrame {
   kind: typeof FrameKind.RESPONSE;
   id: number;
   payload: unknown;
+  /** How to write the payload, as {@linkcode RequestFrame.encode}. */
+  encode?: PayloadEncoder;
 }
 
 /** The failure of a call (id > 0) or of the connection (id 0). */
@@ -157,29 +185,25 @@ export function frameToArray(frame: Frame): unknown[] {
  */
 export function encodeFrame(frame: Frame, maxFrame: number = DEFAULT_MAX_FRAME): Uint8Array {
   let out: Uint8Array;
-  // Field by field as frameToArray lists them, without building the array.
-  switch (frame.kind) {
-    case FrameKind.REQUEST:
-      out = frame.metadata === undefined
-        ? encodeTuple(4, 5, 1, frame.id, frame.method, frame.payload, frame.timeoutMs, undefined)
-        : encodeTuple(
-          4,
-          6,
-          1,
-          frame.id,
-          frame.method,
-          frame.payload,
-          frame.timeoutMs,
-          frame.metadata,
-        );
-      break;
-    case FrameKind.RESPONSE:
-      out = encodeTuple(4, 3, 2, frame.id, frame.payload, undefined, undefined, undefined);
-      break;
-    default: {
-      const a = frameToArray(frame);
-      out = encodeTuple(4, a.length, a[0], a[1], a[2], a[3], a[4], a[5]);
+  if (frame.kind === FrameKind.REQUEST || frame.kind === FrameKind.RESPONSE) {
+    // The calls' own writers (payloads by their compiled encoders), into room that doubles
+    // until the frame fits.
+    const writeAt = frame.kind === FrameKind.REQUEST
+      ? (b: Uint8Array, p: number, end: number) => encodeRequestAt(frame, b, p, end)
+      : (b: Uint8Array, p: number, end: number) => encodeResponseAt(frame, b, p, end);
+    let room = 4096;
+    for (;;) {
+      const written = encodeWith(FRAME_HEADER_BYTES, room, writeAt);
+      if (written !== undefined) {
+        out = written;
+        break;
+      }
+      if (room > maxFrame) throw frameTooLarge(`more than ${room}`, maxFrame);
+      room *= 2;
     }
+  } else {
+    const a = frameToArray(frame);
+    out = encodeTuple(FRAME_HEADER_BYTES, a.length, a[0], a[1], a[2], a[3], a[4], a[5]);
   }
   const length = out.length - FRAME_HEADER_BYTES;
   if (length > maxFrame) throw frameTooLarge(length, maxFrame);
@@ -191,7 +215,7 @@ export function encodeFrame(frame: Frame, maxFrame: number = DEFAULT_MAX_FRAME):
 }
 
 /** The error for a frame body of `length` bytes over the peer's `maxFrame`. */
-export function frameTooLarge(length: number, maxFrame: number): CellError {
+export function frameTooLarge(length: number | string, maxFrame: number): CellError {
   return new CellError(
     "RESOURCE_EXHAUSTED",
     `Message of ${length} bytes exceeds the peer's limit of ${maxFrame} bytes: ` +
@@ -210,51 +234,58 @@ export function encodeFrameBodyInto(
   offset: number,
   room: number,
 ): number {
+  const end = Math.min(offset + room, target.length);
   switch (frame.kind) {
     case FrameKind.REQUEST:
-      return frame.metadata === undefined
-        ? encodeTupleInto(
-          target,
-          offset,
-          room,
-          5,
-          1,
-          frame.id,
-          frame.method,
-          frame.payload,
-          frame.timeoutMs,
-          undefined,
-        )
-        : encodeTupleInto(
-          target,
-          offset,
-          room,
-          6,
-          1,
-          frame.id,
-          frame.method,
-          frame.payload,
-          frame.timeoutMs,
-          frame.metadata,
-        );
+      return encodeRequestAt(frame, target, offset, end);
     case FrameKind.RESPONSE:
-      return encodeTupleInto(
-        target,
-        offset,
-        room,
-        3,
-        2,
-        frame.id,
-        frame.payload,
-        undefined,
-        undefined,
-        undefined,
-      );
+      return encodeResponseAt(frame, target, offset, end);
     default: {
       const a = frameToArray(frame);
       return encodeTupleInto(target, offset, room, a.length, a[0], a[1], a[2], a[3], a[4], a[5]);
     }
   }
+}
+
+const isUint32 = (n: number) => (n >>> 0) === n;
+
+/**
+ * A REQUEST written in place at `p`, not beyond `end`: returns where it ends, or -1 when it
+ * might not fit. Its bytes are the general writer's, but for a payload written by its compiled
+ * encoder (see {@linkcode RequestFrame.encode}).
+ */
+function encodeRequestAt(frame: RequestFrame, b: Uint8Array, p: number, end: number): number {
+  const { id, timeoutMs, metadata } = frame;
+  if (p + 7 > end) return -1;
+  b[p++] = metadata === undefined ? 0x95 : 0x96;
+  b[p++] = FrameKind.REQUEST;
+  p = isUint32(id) ? writeUint32At(b, p, id) : writeValueAt(b, p, end, id);
+  if (p < 0) return -1;
+  p = writeStringAt(b, p, end, frame.method);
+  if (p < 0) return -1;
+  const encode = frame.encode;
+  p = encode === undefined
+    ? writeValueAt(b, p, end, frame.payload)
+    : encode(frame.payload, b, p, end);
+  if (p < 0) return -1;
+  if (isUint32(timeoutMs) && p + 5 <= end) p = writeUint32At(b, p, timeoutMs);
+  else p = writeValueAt(b, p, end, timeoutMs);
+  if (p < 0 || metadata === undefined) return p;
+  return writeValueAt(b, p, end, metadata);
+}
+
+/** A RESPONSE in place, as {@linkcode encodeRequestAt}. */
+function encodeResponseAt(frame: ResponseFrame, b: Uint8Array, p: number, end: number): number {
+  const id = frame.id;
+  if (p + 7 > end) return -1;
+  b[p++] = 0x93;
+  b[p++] = FrameKind.RESPONSE;
+  p = isUint32(id) ? writeUint32At(b, p, id) : writeValueAt(b, p, end, id);
+  if (p < 0) return -1;
+  const encode = frame.encode;
+  return encode === undefined
+    ? writeValueAt(b, p, end, frame.payload)
+    : encode(frame.payload, b, p, end);
 }
 
 /** A frame body that could not be understood; `id` is the call it belongs to, when known. */
@@ -326,7 +357,12 @@ export function decodeFrameAt(
   bytes: Uint8Array,
   begin: number,
   end: number,
+  decoders?: PayloadDecoders,
 ): Frame | MalformedFrame | null {
+  if (end - begin >= 3) {
+    const fast = decodeCallAt(bytes, begin, end, decoders);
+    if (fast !== undefined) return fast;
+  }
   const f = FIELDS;
   const n = decodeTupleRange(bytes, begin, end, f);
   const frame = n < 2
@@ -340,6 +376,73 @@ export function decodeFrameAt(
     f[5] =
       undefined;
   return frame;
+}
+
+/** The value of the unsigned integer at `b[p]` (up to 32 bits), or -1; sets `cursor.at`. */
+function uintAt(b: Uint8Array, p: number, end: number): number {
+  const h = b[p]!;
+  if (h < 0x80) {
+    cursor.at = p + 1;
+    return h;
+  }
+  if (h === 0xcc && p + 2 <= end) {
+    cursor.at = p + 2;
+    return b[p + 1]!;
+  }
+  if (h === 0xcd && p + 3 <= end) {
+    cursor.at = p + 3;
+    return (b[p + 1]! << 8) | b[p + 2]!;
+  }
+  if (h === 0xce && p + 5 <= end) {
+    cursor.at = p + 5;
+    return ((b[p + 1]! << 24) | (b[p + 2]! << 16) | (b[p + 3]! << 8) | b[p + 4]!) >>> 0;
+  }
+  return -1;
+}
+
+/**
+ * The common REQUEST (no metadata) and RESPONSE frames read in place, payloads by their
+ * compiled decoders when `decoders` knows them; `undefined` for anything else, malformed
+ * input included (the general path below decodes that, and names the error).
+ */
+function decodeCallAt(
+  b: Uint8Array,
+  begin: number,
+  end: number,
+  decoders: PayloadDecoders | undefined,
+): Frame | undefined {
+  const h = b[begin];
+  const kind = b[begin + 1];
+  try {
+    if (h === 0x95 && kind === FrameKind.REQUEST) {
+      const id = uintAt(b, begin + 2, end);
+      if (id < 1 || cursor.at >= end) return undefined;
+      const method = readValueAt(b, cursor.at, end);
+      if (typeof method !== "string") return undefined;
+      let p = cursor.at;
+      const decode = decoders?.request(method);
+      let payload = decode === undefined ? NO_MATCH : decode(b, p, end);
+      if (payload === NO_MATCH) payload = readValueAt(b, p, end);
+      p = cursor.at;
+      if (p >= end) return undefined;
+      const timeoutMs = uintAt(b, p, end);
+      if (timeoutMs < 0 || cursor.at !== end) return undefined;
+      return { kind: FrameKind.REQUEST, id, method, payload, timeoutMs };
+    }
+    if (h === 0x93 && kind === FrameKind.RESPONSE) {
+      const id = uintAt(b, begin + 2, end);
+      if (id < 0 || cursor.at >= end) return undefined;
+      const p = cursor.at;
+      const decode = decoders?.response(id);
+      let payload = decode === undefined ? NO_MATCH : decode(b, p, end);
+      if (payload === NO_MATCH) payload = readValueAt(b, p, end);
+      if (cursor.at !== end) return undefined;
+      return { kind: FrameKind.RESPONSE, id, payload };
+    }
+  } catch {
+    // Malformed: the general path says how.
+  }
+  return undefined;
 }
 
 function frameOf(

@@ -17,6 +17,7 @@ import { NUCLEUS_CELL } from "./nucleus_api.ts";
 import { unwatchSignals, watchSignals } from "./_signals.ts";
 import { checkCellName } from "./_names.ts";
 import { type Dispatch, Session, type SessionHost } from "./_server_session.ts";
+import { payloadDecoder, payloadEncoder } from "./_payload_codec.ts";
 import { DeadlineTimer } from "./_deadlines.ts";
 import { Registration } from "./_registration.ts";
 
@@ -157,7 +158,12 @@ class CellServer implements Server, SessionHost {
     this.#dispatch = new Map(
       Object.entries(implementation.definition.methods).map(([m, method]) => [
         m,
-        { method, handler: handlers[m]!.bind(handlers) },
+        {
+          method,
+          handler: handlers[m]!.bind(handlers),
+          encode: payloadEncoder(method.response),
+          decode: payloadDecoder(method.request),
+        },
       ]),
     );
     this.methodList = [...this.#dispatch.keys()].map((m) => `'${m}'`).join(", ") || "no methods";

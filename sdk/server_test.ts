@@ -321,3 +321,25 @@ async function waitFor(condition: () => boolean, timeoutMs = 3000): Promise<void
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+Deno.test("only a protein's declared fields travel, whoever encodes them", async () => {
+  await using _home = await tempCellHome();
+  let seen: unknown;
+  const leaky = Greeter.implement({
+    greet: (request) => {
+      seen = request;
+      // Undeclared properties (a secret, say) stay in the server: only `greeting` is sent.
+      return { greeting: "hi", secret: "s3cr3t" } as { greeting: string };
+    },
+  });
+  await using _server = await serve("greeter", leaky, { handleSignals: false });
+  // A client that knows the service sends only the declared request fields.
+  await using typed = await connect("greeter", { service: Greeter, transport: "uds" });
+  const request = { name: "World", password: "hunter2" };
+  assertEquals(await typed.greet(request), { greeting: "hi" });
+  assertEquals(seen, { name: "World" });
+  // A client without it sends the object as it is; the server accepts and ignores extras.
+  await using bare = await connect<typeof Greeter>("greeter", { transport: "uds" });
+  assertEquals(await bare.greet(request), { greeting: "hi" });
+  assertEquals(seen, request);
+});

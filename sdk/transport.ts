@@ -8,7 +8,7 @@
  * @module
  */
 import { CellError } from "./errors.ts";
-import type { Frame, MalformedFrame } from "./protocol.ts";
+import type { Frame, MalformedFrame, PayloadDecoders } from "./protocol.ts";
 
 /** What the owner of a connection is told. */
 export interface ConnectionHandlers {
@@ -18,6 +18,11 @@ export interface ConnectionHandlers {
   onMalformed(malformed: MalformedFrame): void;
   /** Called once when the connection closes, with the reason when it was not a clean close. */
   onClose(reason: CellError | undefined): void;
+  /**
+   * The compiled decoders of the payloads this side expects, for transports that decode frames
+   * in place (the shared-memory ring); others decode every payload generally.
+   */
+  decoders?: PayloadDecoders;
 }
 
 /** One connection between a client and a server. */

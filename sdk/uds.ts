@@ -8,7 +8,7 @@
 import { dirname } from "node:path";
 import { CellError } from "./errors.ts";
 import {
-  decodeFrameBody,
+  decodeFrameAt,
   DEFAULT_MAX_FRAME,
   encodeFrame,
   type Frame,
@@ -154,7 +154,7 @@ class UdsConnection implements Connection {
         if (n === null) break;
         reader.commit(n);
         for (let body = reader.next(); body !== null; body = reader.next()) {
-          const frame = decodeFrameBody(body);
+          const frame = decodeFrameAt(body, 0, body.length, handlers.decoders);
           if (frame === null) continue;
           if (isMalformed(frame)) handlers.onMalformed(frame);
           else handlers.onFrame(frame);
