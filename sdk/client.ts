@@ -162,6 +162,9 @@ function makeProxy(core: ClientCore, extra: Record<string, unknown> = {}): unkno
   };
   return new Proxy(Object.create(null), {
     get(_target, prop) {
+      // A method used before first (the hot path): one lookup.
+      const known = methods.get(prop as string);
+      if (known !== undefined) return known;
       if (prop === "$info") return core.info;
       if (prop in helpers) return helpers[prop];
       if (typeof prop !== "string" || NOT_METHODS.has(prop) || prop.startsWith("$")) {
