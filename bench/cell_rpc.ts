@@ -26,7 +26,7 @@ const REQUEST = { name: "World" };
 export async function measureInproc(opts: BenchOptions): Promise<Record<string, number>> {
   const server = await serve("bench-inproc", greeter, { socket: false, handleSignals: false });
   try {
-    const client = await connect<typeof BenchGreeter>("bench-inproc");
+    const client = await connect("bench-inproc", { service: BenchGreeter });
     const call = () => client.greet(REQUEST);
     const latency = await measureLatency(call, opts);
     const throughput = await measureThroughput(call, opts);
@@ -67,7 +67,7 @@ export async function startUdsGreeter(): Promise<UdsGreeter> {
   };
   try {
     await waitReady(server, "bench-greeter server");
-    const connected = await connect<typeof BenchGreeter>("bench-greeter", { home });
+    const connected = await connect("bench-greeter", { service: BenchGreeter, home });
     client = connected;
     return { call: () => connected.greet(REQUEST), [Symbol.asyncDispose]: close };
   } catch (e) {

@@ -61,7 +61,9 @@ export async function startShmGreeter(): Promise<ShmGreeter> {
   };
   try {
     await waitReady(server, "bench shm server");
-    const client = await connect<typeof BenchGreeter>("bench-shm", {
+    // With the service, as the SDK documents for typed clients: compiled codecs.
+    const client = await connect("bench-shm", {
+      service: BenchGreeter,
       transport: shmTransport,
       address,
     });
