@@ -9,7 +9,14 @@
 // an undeclared property of the object is not sent (as with protobuf's generated code). Each
 // value is written exactly as the general writer writes it, so a value of the wrong type still
 // travels as it is and is refused by the receiver's check, not here.
-import { cursor, encodeMsgpack, readValueAt, writeStringAt, writeValueAt } from "./msgpack.ts";
+import {
+  cursor,
+  encodeMsgpack,
+  readShortStringAt,
+  readValueAt,
+  writeStringAt,
+  writeValueAt,
+} from "./msgpack.ts";
 import type { Protein } from "./protein.ts";
 
 /**
@@ -57,19 +64,22 @@ export function payloadDecoder(protein: Protein): PayloadDecoder {
 const noMatch: PayloadDecoder = () => NO_MATCH;
 
 function compileDecoder(protein: Protein): PayloadDecoder {
-  const names = Object.keys(protein.schema.properties);
+  const fields = Object.entries(protein.schema.properties);
+  const names = fields.map(([name]) => name);
   if (names.length > 15) return noMatch;
   const lines: string[] = [
     `if (p >= end || b[p] !== ${0x80 | names.length}) return NO_MATCH;`,
     "p++;",
   ];
-  names.forEach((name, i) => {
+  fields.forEach(([name, schema], i) => {
     const key = [...encodeMsgpack(name)];
+    const at = `p + ${key.length}`;
+    const compare = key.map((byte, j) => ` || b[p + ${j}] !== ${byte}`).join("");
     lines.push(
-      `if (p + ${key.length} >= end${
-        key.map((byte, j) => ` || b[p + ${j}] !== ${byte}`).join("")
-      }) return NO_MATCH;`,
-      `const x${i} = readValueAt(b, p + ${key.length}, end);`,
+      `if (${at} >= end${compare}) return NO_MATCH;`,
+      (schema as { type?: unknown }).type === "string"
+        ? `const x${i} = readShortStringAt(b, ${at}, end) ?? readValueAt(b, ${at}, end);`
+        : `const x${i} = readValueAt(b, ${at}, end);`,
       "p = cursor.at;",
     );
   });
@@ -78,12 +88,13 @@ function compileDecoder(protein: Protein): PayloadDecoder {
     `return { ${names.map((name, i) => `${name}: x${i}`).join(", ")} };`,
   );
   const make = new Function(
+    "readShortStringAt",
     "readValueAt",
     "cursor",
     "NO_MATCH",
     `return function decode${protein.name}(b, p, end) {\n  ${lines.join("\n  ")}\n};`,
   );
-  return make(readValueAt, cursor, NO_MATCH) as PayloadDecoder;
+  return make(readShortStringAt, readValueAt, cursor, NO_MATCH) as PayloadDecoder;
 }
 
 /** The compiled encoder of `protein`'s values (made once per protein). */

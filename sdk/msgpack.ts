@@ -766,11 +766,35 @@ function readString(n: number): string {
   need(n);
   const begin = at;
   at += n;
-  if (n <= MAX_CACHED) {
-    if (n === 0) return "";
+  if (n <= MAX_CACHED) return shortAscii(src, begin, n) ?? decodeUtf8(begin, at);
+  if (n < 64) {
+    for (let i = begin; i < at; i++) if (src[i]! >= 0x80) return decodeUtf8(begin, at);
+    return String.fromCharCode.apply(null, src.subarray(begin, at) as unknown as number[]);
+  }
+  return decodeUtf8(begin, at);
+}
+
+/**
+ * The fixstr of at most 24 ASCII bytes at `bytes[p]` (the usual key, method name and short
+ * value), from the cache of such strings, with `cursor.at` set after it; `undefined` for
+ * anything else (read that with {@linkcode readValueAt}).
+ */
+export function readShortStringAt(bytes: Uint8Array, p: number, end: number): string | undefined {
+  const h = bytes[p]!;
+  const n = h - 0xa0;
+  if (n < 0 || n > MAX_CACHED || p + 1 + n > end) return undefined;
+  const s = shortAscii(bytes, p + 1, n);
+  if (s !== undefined) cursor.at = p + 1 + n;
+  return s;
+}
+
+/** The ASCII string `s[begin..begin+n)` (n <= MAX_CACHED), cached; `undefined` if not ASCII. */
+function shortAscii(s: Uint8Array, begin: number, n: number): string | undefined {
+  if (n === 0) return "";
+  const at = begin + n;
+  {
     // Hash the length and a few bytes, then take the string decoded before if the slot holds
     // the very same bytes (ASCII, as only ASCII is cached): no string built, nothing allocated.
-    const s = src;
     let h = Math.imul(n ^ s[begin]!, 0x01000193);
     h = Math.imul(h ^ s[at - 1]!, 0x01000193);
     h = Math.imul(h ^ s[begin + (n >> 1)]!, 0x01000193);
@@ -785,18 +809,13 @@ function readString(n: number): string {
     let out = "";
     for (let i = begin; i < at; i++) {
       const b = s[i]!;
-      if (b >= 0x80) return decodeUtf8(begin, at);
+      if (b >= 0x80) return undefined;
       out += String.fromCharCode(b);
     }
     cacheBytes[slot] = s.slice(begin, at);
     cacheStrings[slot] = out;
     return out;
   }
-  if (n < 64) {
-    for (let i = begin; i < at; i++) if (src[i]! >= 0x80) return decodeUtf8(begin, at);
-    return String.fromCharCode.apply(null, src.subarray(begin, at) as unknown as number[]);
-  }
-  return decodeUtf8(begin, at);
 }
 
 function decodeUtf8(begin: number, end: number): string {

@@ -15,6 +15,7 @@ import {
   encodeTuple,
   encodeTupleInto,
   encodeWith,
+  readShortStringAt,
   readValueAt,
   writeStringAt,
   writeUint32At,
@@ -417,7 +418,7 @@ function decodeCallAt(
     if (h === 0x95 && kind === FrameKind.REQUEST) {
       const id = uintAt(b, begin + 2, end);
       if (id < 1 || cursor.at >= end) return undefined;
-      const method = readValueAt(b, cursor.at, end);
+      const method = readShortStringAt(b, cursor.at, end) ?? readValueAt(b, cursor.at, end);
       if (typeof method !== "string") return undefined;
       let p = cursor.at;
       const decode = decoders?.request(method);
