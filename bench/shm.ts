@@ -25,6 +25,8 @@ import { onServerCpu } from "./shm_cpus.ts";
 import { waitReady } from "./_ready.ts";
 
 const REQUEST = { name: "World" };
+/** Calls made one at a time, untimed, before the latency run (see measureShm). */
+const SEQUENTIAL_WARMUP_MS = 2000;
 
 /** A greet server in its own process, and a Cell client connected to it over the ring. */
 export interface ShmGreeter extends AsyncDisposable {
@@ -99,6 +101,14 @@ export async function measureShm(opts: BenchOptions): Promise<Record<string, num
   // from a cold start, the latency run also times the JIT tiering up both sides on their pinned
   // cores (p50 2.6 µs instead of 1.6 µs here), however many sequential warmup calls it makes.
   await measureThroughput(greeter.call, { ...opts, warmupMs: 0, durationMs: opts.warmupMs });
+  // Then one call at a time: the latency run's own warmup is a count of calls sized for Unix
+  // sockets (2000 calls, ~80 ms there), ~2 ms here. Measured on this project's 2-vCPU VMs,
+  // after an idle spell the first ~0.5-1 s of both pinned CPUs busy gave p50 1.5-1.6 µs, the
+  // same processes ~0.9 µs afterwards (the host's doing: a new process started then was at
+  // 0.9 µs at once), and V8 still tiers the sequential path up on background threads.
+  for (const until = performance.now() + SEQUENTIAL_WARMUP_MS; performance.now() < until;) {
+    await greeter.call();
+  }
   const latency = await measureLatency(greeter.call, opts);
   const throughput = await measureThroughput(greeter.call, opts);
   return {
