@@ -216,6 +216,10 @@ export class ShmConnection implements Connection {
           if (this.#closed) return records;
         }
         if (records >= MAX_BATCH) break;
+        // The next header in a cache line not read yet: let the callers this frame woke run
+        // first (the next turn of the loop looks). Looking now would wait on that line (the
+        // writer's, ~70-300 ns on these VMs) before a caller's await resumes.
+        if (((at + length - 1) >>> 6) !== ((at + ((length + 3) & ~7) + 4) >>> 6)) break;
         if ((records & (RELEASE_EVERY - 1)) === 0) reader.release();
         continue;
       }
