@@ -4,9 +4,11 @@
  * @module
  */
 import { connect } from "@cell/sdk";
-import type { MyService } from "./service.ts";
+import { MyService } from "./service.ts";
 
-await using client = await connect<MyService>("my-service");
+// The service value (not only its type): typed calls, retries of idempotent methods, and
+// codecs compiled from its proteins.
+await using client = await connect("my-service", { service: MyService });
 
 const response = await client.greet({ name: Deno.args[0] ?? "World" });
 
