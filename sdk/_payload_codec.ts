@@ -1,5 +1,6 @@
-// Compiled MessagePack writers for proteins: the declared fields, read by name and written
-// behind their pre-encoded keys, instead of the general writer's walk over `Object.keys`.
+// Compiled MessagePack writers and readers for proteins. The writer reads the declared fields by
+// name and writes them behind pre-encoded keys, instead of the general writer's walk over
+// `Object.keys`; the reader checks those keys byte for byte and builds one object shape.
 //
 // Measured with the greet call between two processes over the shared-memory ring, encoding
 // was the largest part of a call's software (the general writer dispatches on every value's
