@@ -121,30 +121,10 @@ export function encodeTupleInto(
   v4: unknown,
   v5: unknown,
 ): number {
-  if (target !== targetBytes) {
-    targetBytes = target;
-    targetView = new DataView(target.buffer, target.byteOffset, target.byteLength);
-  }
-  const savedBuf = buf, savedView = view, savedPos = pos, savedStart = start, savedEnd = end;
-  buf = target;
-  view = targetView;
-  pos = start = offset;
-  end = Math.min(offset + room, target.length);
-  fixed = true;
-  try {
-    writeTuple(count, v0, v1, v2, v3, v4, v5);
-    return pos;
-  } catch (e) {
-    if (e === NO_ROOM) return -1;
-    throw e;
-  } finally {
-    fixed = false;
-    buf = savedBuf;
-    view = savedView;
-    pos = savedPos;
-    start = savedStart;
-    end = savedEnd;
-  }
+  // The frames other than calls, rare: as an array of their fields.
+  const fields = [v0, v1, v2, v3, v4, v5];
+  fields.length = count;
+  return writeGeneralAt(target, offset, offset + room, fields, 0);
 }
 
 /**
@@ -190,7 +170,13 @@ export function writeValueAt(target: Uint8Array, p: number, end: number, value: 
 }
 
 /** {@linkcode writeValueAt} by the general writer: any value, any size. */
-function writeGeneralAt(target: Uint8Array, p: number, stop: number, value: unknown): number {
+function writeGeneralAt(
+  target: Uint8Array,
+  p: number,
+  stop: number,
+  value: unknown,
+  depth = 1,
+): number {
   if (target !== targetBytes) {
     targetBytes = target;
     targetView = new DataView(target.buffer, target.byteOffset, target.byteLength);
@@ -202,7 +188,7 @@ function writeGeneralAt(target: Uint8Array, p: number, stop: number, value: unkn
   end = Math.min(stop, target.length);
   fixed = true;
   try {
-    write(value, 1);
+    write(value, depth);
     return pos;
   } catch (e) {
     if (e === NO_ROOM) return -1;
