@@ -57,10 +57,8 @@ export class ClientCore implements Recovery {
   readonly cell: string;
   readonly #options: ConnectOptions;
   readonly #idempotent: ReadonlySet<string>;
-  /** The compiled encoders of the methods' requests, when the service is known. */
-  readonly #encoders: ReadonlyMap<string, PayloadEncoder>;
-  /** The compiled decoders of the methods' responses, when the service is known. */
-  readonly #decoders: ReadonlyMap<string, PayloadDecoder>;
+  /** Each method's compiled request encoder and response decoder, when the service is known. */
+  readonly #codecs: ReadonlyMap<string, { encode: PayloadEncoder; decode: PayloadDecoder }>;
   readonly #expectedHash: string | undefined;
   readonly #balancer: Balancer;
   /** The session of the only target, when there is one: the fast path of `call`. */
@@ -82,11 +80,13 @@ export class ClientCore implements Recovery {
     this.#balancer = new Balancer(options.balance ?? "least-outstanding");
     const methods: Methods = options.service?.methods ?? {};
     this.#idempotent = new Set(Object.keys(methods).filter((m) => methods[m]!.idempotent));
-    this.#encoders = new Map(
-      Object.entries(methods).map(([m, method]) => [m, payloadEncoder(method.request)]),
-    );
-    this.#decoders = new Map(
-      Object.entries(methods).map(([m, method]) => [m, payloadDecoder(method.response)]),
+    this.#codecs = new Map(
+      Object.entries(methods).map((
+        [m, method],
+      ) => [m, {
+        encode: payloadEncoder(method.request),
+        decode: payloadDecoder(method.response),
+      }]),
     );
     this.#expectedHash = options.schemaHash ??
       (options.service ? schemaOf(cell, options.service).hash : undefined);
@@ -448,9 +448,11 @@ export class ClientCore implements Recovery {
       payload: pending.payload,
       timeoutMs: Math.ceil(remaining),
     };
-    const encode = this.#encoders.get(method);
-    if (encode !== undefined) frame.encode = encode;
-    pending.decode = this.#decoders.get(method);
+    const codecs = this.#codecs.get(method); // One lookup for both directions.
+    if (codecs !== undefined) {
+      frame.encode = codecs.encode;
+      pending.decode = codecs.decode;
+    }
     if (options.metadata || this.#options.metadata) {
       frame.metadata = { ...this.#options.metadata, ...options.metadata };
     }
