@@ -225,3 +225,33 @@ Deno.test("a batch stays invisible until publish(), then reads back whole, also 
     ),
   );
 });
+
+Deno.test("readyInLine() is ready(), except false at a header that starts a cache line", () => {
+  const seen = { lineStart: 0, inLine: 0 };
+  fc.assert(
+    fc.property(
+      fc.array(fc.nat({ max: 200 }), { minLength: 1, maxLength: 40 }),
+      counterStart,
+      fc.boolean(),
+      (lengths, start, publishLast) => {
+        const buffer = segment(CAPACITY, start);
+        const head = new Uint32Array(buffer, 256, 1);
+        const writer = new RingWriter(buffer, 0);
+        const reader = new RingReader(buffer, 0);
+        for (const [i, len] of lengths.entries()) {
+          if (!writer.write(bytesOf(len, i), false, publishLast || i < lengths.length - 1)) break;
+        }
+        for (;;) {
+          reader.release(); // Publishes the reader's position as its head.
+          const startsLine = (head[0]! & (CAPACITY - 1) & 63) === 0;
+          const ready = reader.ready();
+          nodeAssert.equal(reader.readyInLine(), ready && !startsLine);
+          if (ready) seen[startsLine ? "lineStart" : "inLine"]++;
+          if (reader.nextOffset() < 0) break;
+        }
+      },
+    ),
+  );
+  // Both cases were met with records waiting.
+  nodeAssert.ok(seen.lineStart > 0 && seen.inLine > 0, JSON.stringify(seen));
+});

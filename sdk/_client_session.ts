@@ -116,6 +116,30 @@ export class Pending {
   }
 }
 
+/** The state of a connection's call ids: see {@linkcode allocateId}. */
+export interface IdCounter {
+  /** The next id to try, in [1, 2^32 - 1]. */
+  next: number;
+  /** True once the counter went past 2^32 - 1 and started again at 1. */
+  wrapped: boolean;
+}
+
+/**
+ * A call id in [1, 2^32 - 1] that no call in `inUse` holds: the counter's next, or after it
+ * once the counter has wrapped (before that every id is fresh, and no lookup is made).
+ */
+export function allocateId(ids: IdCounter, inUse: { has(id: number): boolean }): number {
+  let id = ids.next;
+  if (ids.wrapped) { while (inUse.has(id)) id = id >= 0xffffffff ? 1 : id + 1; }
+  if (id >= 0xffffffff) {
+    ids.next = 1;
+    ids.wrapped = true;
+  } else {
+    ids.next = id + 1;
+  }
+  return id;
+}
+
 /** Marks failures the server provably never processed: any call may be retried after them. */
 export const UNPROCESSED: WeakSet<CellError> = new WeakSet<CellError>();
 
@@ -220,7 +244,12 @@ export class Session {
   readonly pending: CallTable = new CallTable();
   hello: HelloInfo | undefined;
   draining = false;
-  #nextId = 1;
+  readonly #ids: IdCounter = { next: 1, wrapped: false };
+  /**
+   * The call whose answer is being decoded (found to pick its payload decoder), so that
+   * delivering that answer right after needs no second lookup.
+   */
+  #answering: Pending | undefined;
   #greeted: { resolve(): void; reject(e: CellError): void } | undefined;
   readonly greeted: Promise<void>;
   readonly #onGone: (s: Session, closed: boolean) => void;
@@ -236,27 +265,31 @@ export class Session {
     this.greeted.catch(() => {});
     conn.start({
       onFrame: (f) => this.#onFrame(f),
-      onMalformed: (m) => this.#failAll(m.error, true),
+      onMalformed: (m) => {
+        this.#answering = undefined;
+        this.#failAll(m.error, true);
+      },
       onClose: (reason) => this.#onClose(reason),
       decoders: {
         request: () => undefined,
-        response: (id) => this.pending.get(id)?.decode,
+        response: (id) => (this.#answering = this.pending.get(id))?.decode,
       },
     });
     conn.send({ kind: FrameKind.HELLO, version: PROTOCOL_VERSION, info });
   }
 
   nextId(): number {
-    let id = this.#nextId;
-    while (this.pending.has(id)) id = id >= 0xffffffff ? 1 : id + 1;
-    this.#nextId = id >= 0xffffffff ? 1 : id + 1;
-    return id;
+    return allocateId(this.#ids, this.pending);
   }
 
   #onFrame(frame: Frame): void {
     switch (frame.kind) {
       case FrameKind.RESPONSE: {
-        const p = this.pending.get(frame.id);
+        const answering = this.#answering;
+        this.#answering = undefined;
+        const p = answering !== undefined && answering.id === frame.id
+          ? answering
+          : this.pending.get(frame.id);
         if (p) {
           this.pending.delete(frame.id);
           p.resolve(frame.payload);

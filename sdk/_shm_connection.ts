@@ -114,7 +114,8 @@ export class ShmConnection implements Connection {
           // While a batch is delivered, publish every few frames, and at once after its last
           // record (the only one, when calls come one at a time).
           if (
-            this.#draining && ++this.#unpublished < PUBLISH_EVERY && this.#ch.reader.ready()
+            this.#draining && ++this.#unpublished < PUBLISH_EVERY &&
+            this.#ch.reader.readyInLine()
           ) return;
           this.#unpublished = 0;
           writer.publish();
@@ -199,6 +200,9 @@ export class ShmConnection implements Connection {
     const reader = this.#ch.reader;
     const handlers = this.#handlers!;
     let records = 0;
+    // The space of the records read by the previous turn goes back now, not as that turn ended:
+    // there it would delay (by an atomic store) the callers its frames resolved.
+    reader.release();
     // Everything waiting, with its space given back every few records, and answers published
     // every few frames (see #drain): the peer starts on the first answers, and refills the
     // ring, while this side works on the rest.
@@ -219,7 +223,7 @@ export class ShmConnection implements Connection {
         // The next header in a cache line not read yet: let the callers this frame woke run
         // first (the next turn of the loop looks). Looking now would wait on that line (the
         // writer's, ~70-300 ns on these VMs) before a caller's await resumes.
-        if (((at + length - 1) >>> 6) !== ((at + ((length + 3) & ~7) + 4) >>> 6)) break;
+        if (!reader.readyInLine()) break;
         if ((records & (RELEASE_EVERY - 1)) === 0) reader.release();
         continue;
       }
@@ -243,7 +247,6 @@ export class ShmConnection implements Connection {
       if (this.#closed) return records;
       if (records >= MAX_BATCH) break;
     }
-    reader.release();
     if (this.#queue.length > 0) this.#flush();
     return records;
   }
@@ -310,6 +313,7 @@ export class ShmConnection implements Connection {
 
   async #park(generation: number): Promise<void> {
     const ch = this.#ch;
+    ch.reader.release();
     ch.prepareSleep();
     if (ch.reader.ready() || ch.peerClosed() || this.#closed) return ch.awake();
     this.#parked = true;

@@ -343,3 +343,26 @@ Deno.test("only a protein's declared fields travel, whoever encodes them", async
   assertEquals(await bare.greet(request), { greeting: "hi" });
   assertEquals(seen, request);
 });
+
+Deno.test("a client's methods become its own properties on first use, and stay out of its keys", async () => {
+  await using _home = await tempCellHome();
+  await using _server = await serve(
+    "greeter",
+    Greeter.implement({ greet: () => ({ greeting: "hi" }) }),
+    {
+      handleSignals: false,
+    },
+  );
+  await using client = await connect("greeter", { service: Greeter, transport: "uds" });
+  assert(!Object.hasOwn(client, "greet"));
+  const greet = client.greet;
+  assert(Object.hasOwn(client, "greet") && client.greet === greet);
+  assertEquals(await client.greet({ name: "x" }), { greeting: "hi" });
+  assertEquals(Object.keys(client), []);
+  // Promise-like names and helpers are not methods; a name the service lacks still calls out.
+  assertEquals((client as unknown as Record<string, unknown>).then, undefined);
+  assertEquals(typeof client.$close, "function");
+  const unknown = (client as unknown as Record<string, (r: unknown) => Promise<unknown>>).nope;
+  const error = await assertRejects(() => unknown!({}), CellError);
+  assertEquals(error.code, "UNIMPLEMENTED");
+});
