@@ -5,9 +5,10 @@
  * This root module re-exports the SDK, `@cell/sdk`.
  *
  * ```ts
+ * import assert from "node:assert/strict";
  * import { protein, t } from "./mod.ts";
  * const Request = protein("Request", { name: t.string() });
- * console.assert(Request.check({ name: "World" }));
+ * assert.ok(Request.check({ name: "World" }));
  * ```
  *
  * @module

@@ -88,8 +88,9 @@ export class InitConflictError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseNodeId } from "@cell/cli";
- * console.assert(parseNodeId("7") === 7);
+ * assert.ok(parseNodeId("7") === 7);
  * ```
  */
 export function parseNodeId(text: string): number {
@@ -109,11 +110,12 @@ export function parseNodeId(text: string): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { initHome } from "@cell/cli";
  * const home = await Deno.makeTempDir();
  * const first = await initHome({ nodeId: 1, home });
  * const again = await initHome({ nodeId: 1, home });
- * console.assert(first.created && !again.created && first.publicKey === again.publicKey);
+ * assert.ok(first.created && !again.created && first.publicKey === again.publicKey);
  * await Deno.remove(home, { recursive: true });
  * ```
  */

@@ -7,11 +7,12 @@
  * `main.ts` is the executable: `deno task cell --help`.
  *
  * ```ts
+ * import assert from "node:assert/strict";
  * import { run } from "@cell/cli";
  *
  * let out = "";
  * const code = await run(["--version"], { stdout: (t) => out += t, stderr: () => {} });
- * console.assert(code === 0 && out.trim() === "0.1.0");
+ * assert.ok(code === 0 && out.trim() === "0.1.0");
  * ```
  *
  * @module
@@ -121,6 +122,7 @@ function createProgram(ctx: Context): Command {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { run } from "@cell/cli";
  *
  * let err = "";
@@ -128,7 +130,7 @@ function createProgram(ctx: Context): Command {
  *   stdout: () => {},
  *   stderr: (t) => err += t,
  * });
- * console.assert(code === 2 && err.includes("not valid JSON"));
+ * assert.ok(code === 2 && err.includes("not valid JSON"));
  * ```
  */
 export async function run(args: string[], io: CliIo = denoIo()): Promise<number> {

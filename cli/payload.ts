@@ -13,11 +13,12 @@ import { UsageError } from "./_common.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parsePayload } from "@cell/cli";
  * const payload = parsePayload('{"name":"World","avatar":{"$bytes":"AQID"}}') as {
  *   avatar: Uint8Array;
  * };
- * console.assert(payload.avatar.length === 3);
+ * assert.ok(payload.avatar.length === 3);
  * ```
  */
 export function parsePayload(text: string, example = "cell call my-service greet"): unknown {

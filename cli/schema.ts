@@ -22,8 +22,9 @@ import {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatType } from "@cell/cli";
- * console.assert(formatType({ kind: "list", items: { kind: "u32" } }) === "list<u32>");
+ * assert.ok(formatType({ kind: "list", items: { kind: "u32" } }) === "list<u32>");
  * ```
  */
 export function formatType(type: TypeRef): string {
@@ -61,6 +62,7 @@ function withDoc(text: string, doc: string | undefined, width: number, indent: s
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { formatSchema } from "@cell/cli";
  * const text = formatSchema({
  *   cell: "my-service",
@@ -69,7 +71,7 @@ function withDoc(text: string, doc: string | undefined, width: number, indent: s
  *   methods: [{ name: "greet", request: "Request", response: "Response", idempotent: true }],
  *   proteins: [{ name: "Request", fields: [{ name: "name", type: { kind: "string" }, optional: false }] }],
  * });
- * console.assert(text.includes("greet(Request) -> Response  [idempotent]"));
+ * assert.ok(text.includes("greet(Request) -> Response  [idempotent]"));
  * ```
  */
 export function formatSchema(schema: CellSchema): string {

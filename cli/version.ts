@@ -9,8 +9,9 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { VERSION } from "@cell/cli";
- * console.assert(/^\d+\.\d+\.\d+/.test(VERSION));
+ * assert.ok(/^\d+\.\d+\.\d+/.test(VERSION));
  * ```
  */
 export const VERSION = "0.1.0";

@@ -155,9 +155,10 @@ function isRecord(x: unknown): x is Record<string, unknown> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseSchema } from "./_ir.ts";
  * const ir = parseSchema({ cell: "c", protocol: 1, hash: "sha256:0", methods: [], proteins: [] });
- * console.assert(ir.cell === "c");
+ * assert.ok(ir.cell === "c");
  * ```
  */
 export function parseSchema(value: unknown): CellSchema {

@@ -14,9 +14,10 @@ export type NameStyle = "snake" | "camel" | "pascal" | "screaming";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { words } from "./_names.ts";
- * console.assert(words("getHTTPResponse").join(",") === "get,http,response");
- * console.assert(words("my-service.v2").join(",") === "my,service,v2");
+ * assert.ok(words("getHTTPResponse").join(",") === "get,http,response");
+ * assert.ok(words("my-service.v2").join(",") === "my,service,v2");
  * ```
  */
 export function words(name: string): string[] {
@@ -35,8 +36,9 @@ const upperFirst = (w: string) => w.charAt(0).toUpperCase() + w.slice(1);
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { snakeCase } from "./_names.ts";
- * console.assert(snakeCase("MyService") === "my_service");
+ * assert.ok(snakeCase("MyService") === "my_service");
  * ```
  */
 export function snakeCase(name: string): string {
@@ -48,8 +50,9 @@ export function snakeCase(name: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { camelCase } from "./_names.ts";
- * console.assert(camelCase("my_service") === "myService");
+ * assert.ok(camelCase("my_service") === "myService");
  * ```
  */
 export function camelCase(name: string): string {
@@ -62,8 +65,9 @@ export function camelCase(name: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pascalCase } from "./_names.ts";
- * console.assert(pascalCase("my-service") === "MyService");
+ * assert.ok(pascalCase("my-service") === "MyService");
  * ```
  */
 export function pascalCase(name: string): string {
@@ -75,8 +79,9 @@ export function pascalCase(name: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { styled } from "./_names.ts";
- * console.assert(styled("fooBar", "screaming") === "FOO_BAR");
+ * assert.ok(styled("fooBar", "screaming") === "FOO_BAR");
  * ```
  */
 export function styled(name: string, style: NameStyle): string {
@@ -100,12 +105,13 @@ export function styled(name: string, style: NameStyle): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { safeName } from "./_names.ts";
  * const python = new Set(["class", "type", "None"]);
- * console.assert(safeName("type", python, "snake") === "type_");
+ * assert.ok(safeName("type", python, "snake") === "type_");
  * const taken = new Set<string>();
- * console.assert(safeName("fooBar", python, "snake", taken) === "foo_bar");
- * console.assert(safeName("foo_bar", python, "snake", taken) === "foo_bar_2");
+ * assert.ok(safeName("fooBar", python, "snake", taken) === "foo_bar");
+ * assert.ok(safeName("foo_bar", python, "snake", taken) === "foo_bar_2");
  * ```
  */
 export function safeName(
@@ -132,8 +138,9 @@ export function safeName(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { quote } from "./_names.ts";
- * console.assert(quote('say "hi"') === '"say \\"hi\\""');
+ * assert.ok(quote('say "hi"') === '"say \\"hi\\""');
  * ```
  */
 export function quote(value: string): string {

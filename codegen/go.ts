@@ -326,13 +326,14 @@ function clientFile(schema: CellSchema, names: GoNames, version: string): string
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { goGenerator } from "@cell/codegen";
  * import { method, protein, schemaOf, service, t } from "@cell/sdk";
  * const Req = protein("Req", { name: t.string() });
  * const files = goGenerator.generate(schemaOf("greeter", service({ greet: method(Req, Req) })), {
  *   version: "0.1.0",
  * });
- * console.assert(files.some((f) => f.contents.includes("func (c *Client) Greet(")));
+ * assert.ok(files.some((f) => f.contents.includes("func (c *Client) Greet(")));
  * ```
  */
 export const goGenerator: Generator = {

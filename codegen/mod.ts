@@ -8,13 +8,14 @@
  * "contents"}]}` on stdout ({@linkcode generateWithPlugin}), like protoc plugins.
  *
  * ```ts
+ * import assert from "node:assert/strict";
  * import { generate } from "@cell/codegen";
  * import { method, protein, schemaOf, service, t } from "@cell/sdk";
  *
  * const Req = protein("Req", { name: t.string() });
  * const Svc = service({ greet: method(Req, Req) });
  * const files = generate(schemaOf("greeter", Svc), "python", { version: "0.1.0" });
- * console.assert(files.some((f) => f.contents.includes("def greet(")));
+ * assert.ok(files.some((f) => f.contents.includes("def greet(")));
  * ```
  *
  * @module
@@ -47,8 +48,9 @@ export const VERSION = "0.1.0";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { generators } from "@cell/codegen";
- * console.assert(["typescript", "python", "go", "rust"].every((l) => generators.has(l)));
+ * assert.ok(["typescript", "python", "go", "rust"].every((l) => generators.has(l)));
  * ```
  */
 export const generators: Map<string, Generator> = new Map(
@@ -60,9 +62,10 @@ export const generators: Map<string, Generator> = new Map(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { generators, registerGenerator } from "@cell/codegen";
  * registerGenerator({ language: "echo", extension: "json", generate: () => [] });
- * console.assert(generators.has("echo"));
+ * assert.ok(generators.has("echo"));
  * generators.delete("echo");
  * ```
  */
@@ -76,13 +79,14 @@ export function registerGenerator(generator: Generator): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { generate } from "@cell/codegen";
  * try {
  *   generate({ cell: "c", protocol: 1, hash: "", methods: [], proteins: [] }, "cobol", {
  *     version: "0.1.0",
  *   });
  * } catch (e) {
- *   console.assert(String(e).includes("python"));
+ *   assert.ok(String(e).includes("python"));
  * }
  * ```
  */

@@ -8,15 +8,16 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pydanticModel } from "@cell/codegen/pydantic";
  * import { method, protein, schemaOf, service, t } from "@cell/sdk";
  *
  * const User = protein("User", { id: t.u64(), name: t.string() });
  * const ir = schemaOf("users", service({ get: method(User, User) }));
  * const [file] = pydanticModel(ir.proteins[0]!, ir);
- * console.assert(file?.path === "user.py");
- * console.assert(file?.contents.includes("    id: int = Field(ge=0, le=2**64-1)"));
- * console.assert(file?.contents.includes("    name: str"));
+ * assert.ok(file?.path === "user.py");
+ * assert.ok(file?.contents.includes("    id: int = Field(ge=0, le=2**64-1)"));
+ * assert.ok(file?.contents.includes("    name: str"));
  * ```
  *
  * @module
@@ -126,14 +127,15 @@ function pythonName(name: string, taken?: Set<string>): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pydanticModel } from "@cell/codegen/pydantic";
  * import { method, protein, schemaOf, service, t } from "@cell/sdk";
  * const Tag = protein("Tag", { label: t.string() });
  * const Post = protein("Post", { tags: t.list(Tag), score: t.optional(t.u8()) });
  * const ir = schemaOf("posts", service({ get: method(Post, Post) }));
  * const text = pydanticModel(ir.proteins[0]!, ir)[0]!.contents;
- * console.assert(text.indexOf("class Tag(") < text.indexOf("class Post("));
- * console.assert(text.includes("score: Optional[int] = Field(default=None, ge=0, le=255)"));
+ * assert.ok(text.indexOf("class Tag(") < text.indexOf("class Post("));
+ * assert.ok(text.includes("score: Optional[int] = Field(default=None, ge=0, le=255)"));
  * ```
  */
 export function pydanticModel(input: ProteinSchema, ir: CellSchema): GeneratedFile[] {
@@ -171,8 +173,9 @@ export function pydanticModel(input: ProteinSchema, ir: CellSchema): GeneratedFi
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { generatePydanticModel } from "@cell/codegen/pydantic";
- * console.assert(generatePydanticModel.name === "generate_pydantic_model");
+ * assert.ok(generatePydanticModel.name === "generate_pydantic_model");
  * ```
  */
 export const generatePydanticModel: CodegenMacro = codegenMacro(

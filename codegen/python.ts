@@ -6,6 +6,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { pythonGenerator } from "@cell/codegen";
  * import { method, protein, schemaOf, service, t } from "@cell/sdk";
  *
@@ -14,8 +15,8 @@
  * const schema = schemaOf("my-service", service({ greet: method(Req, Res) }));
  * const files = pythonGenerator.generate(schema, { version: "0.1.0" });
  * const init = files.find((f) => f.path === "my_service/__init__.py");
- * console.assert(init?.contents.includes("class MyServiceClient(CellClient):"));
- * console.assert(init?.contents.includes("def greet(self, *, name: str,"));
+ * assert.ok(init?.contents.includes("class MyServiceClient(CellClient):"));
+ * assert.ok(init?.contents.includes("    def greet(\n        self,\n        *,\n        name: str,\n"));
  * ```
  *
  * @module

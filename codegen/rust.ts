@@ -252,13 +252,14 @@ function libFile(schema: CellSchema, w: RustWriter, version: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rustGenerator } from "@cell/codegen";
  * import { method, protein, schemaOf, service, t } from "@cell/sdk";
  * const Req = protein("Req", { name: t.string() });
  * const files = rustGenerator.generate(schemaOf("greeter", service({ greet: method(Req, Req) })), {
  *   version: "0.1.0",
  * });
- * console.assert(files.some((f) => f.contents.includes("pub async fn greet(")));
+ * assert.ok(files.some((f) => f.contents.includes("pub async fn greet(")));
  * ```
  */
 export const rustGenerator: Generator = {

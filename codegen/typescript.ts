@@ -6,6 +6,7 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { typescriptGenerator } from "@cell/codegen";
  * import { method, protein, schemaOf, service, t } from "@cell/sdk";
  *
@@ -13,8 +14,8 @@
  * const Res = protein("Res", { greeting: t.string() });
  * const schema = schemaOf("my-service", service({ greet: method(Req, Res) }));
  * const [file] = typescriptGenerator.generate(schema, { version: "0.1.0" });
- * console.assert(file?.path === "my_service.ts");
- * console.assert(file?.contents.includes("greet(request: Req, options?: CallOptions): Promise<Res>"));
+ * assert.ok(file?.path === "my_service.ts");
+ * assert.ok(file?.contents.includes("greet(request: Req, options?: CallOptions): Promise<Res>"));
  * ```
  *
  * @module

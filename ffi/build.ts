@@ -40,8 +40,9 @@ export async function librarySources(): Promise<Record<SourceName, string>> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readEnv } from "@cell/ring";
- * console.assert(readEnv("CELL_NO_SUCH_VARIABLE") === undefined);
+ * assert.ok(readEnv("CELL_NO_SUCH_VARIABLE") === undefined);
  * ```
  */
 export function readEnv(name: string): string | undefined {
@@ -71,8 +72,9 @@ function compiler(): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { libraryPath } from "@cell/ring";
- * console.assert((await libraryPath()).endsWith(".so"));
+ * assert.ok((await libraryPath()).endsWith(".so"));
  * ```
  */
 export async function libraryPath(): Promise<string> {
@@ -141,9 +143,10 @@ export async function compile(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ensureLibrary } from "@cell/ring";
  * const path = await ensureLibrary();
- * console.assert(Deno.statSync(path).isFile);
+ * assert.ok(Deno.statSync(path).isFile);
  * ```
  */
 export async function ensureLibrary(): Promise<string> {

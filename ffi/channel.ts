@@ -18,6 +18,7 @@ export type RingSide = 0 | 1;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import type { RingChannel } from "@cell/ring";
  * // Write, then wake the peer if it sleeps.
  * function send(channel: RingChannel, bytes: Uint8Array): boolean {
@@ -25,7 +26,7 @@ export type RingSide = 0 | 1;
  *   channel.notify();
  *   return ok;
  * }
- * console.assert(typeof send === "function");
+ * assert.ok(typeof send === "function");
  * ```
  */
 export class RingChannel {

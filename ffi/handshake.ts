@@ -32,9 +32,10 @@ export type RingErrorCode =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { RingError } from "@cell/ring";
  * const e = new RingError("PERMISSION_DENIED", "Ring connection refused");
- * console.assert(e.code === "PERMISSION_DENIED");
+ * assert.ok(e.code === "PERMISSION_DENIED");
  * ```
  */
 export class RingError extends Error {
@@ -57,8 +58,9 @@ const MAX_MESSAGE = 4096;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { keyPath } from "@cell/ring";
- * console.assert(keyPath("/srv/cell/run/a.ring") === "/srv/cell/run/ring.key");
+ * assert.ok(keyPath("/srv/cell/run/a.ring") === "/srv/cell/run/ring.key");
  * ```
  */
 export function keyPath(path: string): string {
@@ -195,6 +197,7 @@ async function removeStaleSocket(lib: RingSymbols, path: string): Promise<void> 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { dialRing, listenRing, type RingChannel } from "@cell/ring";
  * const dir = await Deno.makeTempDir();
  * let server: RingChannel | undefined;
@@ -203,7 +206,7 @@ async function removeStaleSocket(lib: RingSymbols, path: string): Promise<void> 
  * client.writer.write(new TextEncoder().encode("ping"), false);
  * client.notify();
  * while (!server) await new Promise((r) => setTimeout(r, 1));
- * console.assert(new TextDecoder().decode(server.reader.next()!) === "ping");
+ * assert.ok(new TextDecoder().decode(server.reader.next()!) === "ping");
  * client.close();
  * server.close();
  * await listener.close();
@@ -294,9 +297,10 @@ async function accept(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { dialRing, RingError } from "@cell/ring";
  * const error = await dialRing("/nonexistent/cell.ring").catch((e) => e);
- * console.assert(error instanceof RingError && error.code === "UNAVAILABLE");
+ * assert.ok(error instanceof RingError && error.code === "UNAVAILABLE");
  * ```
  */
 export async function dialRing(path: string): Promise<RingChannel> {

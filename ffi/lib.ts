@@ -60,9 +60,10 @@ let loading: Promise<RingSymbols> | undefined;
  *
  * @example
  * ```ts
- * import { loadRingLibrary } from "@cell/ring";
+ * import assert from "node:assert/strict";
+ * import { loadRingLibrary, RING_VERSION } from "@cell/ring";
  * const lib = await loadRingLibrary();
- * console.assert(lib.cell_ring_version() === 1);
+ * assert.equal(lib.cell_ring_version(), RING_VERSION);
  * ```
  */
 export function loadRingLibrary(): Promise<RingSymbols> {
@@ -82,8 +83,9 @@ const encoder = new TextEncoder();
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cString } from "@cell/ring";
- * console.assert(cString("a").length === 2);
+ * assert.ok(cString("a").length === 2);
  * ```
  */
 export function cString(s: string): Uint8Array<ArrayBuffer> {
@@ -120,8 +122,9 @@ const ERRNO: Record<number, string> = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { errnoName } from "@cell/ring";
- * console.assert(errnoName(-2) === "ENOENT");
+ * assert.ok(errnoName(-2) === "ENOENT");
  * ```
  */
 export function errnoName(result: number): string {

@@ -7,11 +7,12 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { initSegment, RingReader, RingWriter, segmentBytes } from "@cell/ring";
  * const buffer = new ArrayBuffer(segmentBytes(4096));
  * initSegment(buffer, 4096);
  * new RingWriter(buffer, 1).write(new TextEncoder().encode("hi"), false);
- * console.assert(new RingReader(buffer, 1).next()?.length === 2);
+ * assert.ok(new RingReader(buffer, 1).next()?.length === 2);
  * ```
  *
  * @module

@@ -67,6 +67,7 @@ export function validCapacity(capacity: number): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkSegment, RingCorruptError } from "@cell/ring";
  * let error: unknown;
  * try {
@@ -74,7 +75,7 @@ export function validCapacity(capacity: number): boolean {
  * } catch (e) {
  *   error = e;
  * }
- * console.assert(error instanceof RingCorruptError);
+ * assert.ok(error instanceof RingCorruptError);
  * ```
  */
 export class RingCorruptError extends Error {
@@ -86,12 +87,13 @@ export class RingCorruptError extends Error {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { initSegment, RingReader, RingWriter, segmentBytes } from "@cell/ring";
  * const buffer = new ArrayBuffer(segmentBytes(4096));
  * initSegment(buffer, 4096);
  * const writer = new RingWriter(buffer, 0), reader = new RingReader(buffer, 0);
- * console.assert(writer.write(new Uint8Array([1, 2, 3]), false));
- * console.assert(reader.next()?.length === 3);
+ * assert.ok(writer.write(new Uint8Array([1, 2, 3]), false));
+ * assert.ok(reader.next()?.length === 3);
  * ```
  */
 export function initSegment(buffer: ArrayBuffer, capacity: number, creator = 0): void {
@@ -148,13 +150,14 @@ abstract class RingEnd {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { initSegment, RingWriter, segmentBytes } from "@cell/ring";
  * const buffer = new ArrayBuffer(segmentBytes(4096));
  * initSegment(buffer, 4096);
  * const writer = new RingWriter(buffer, 0);
  * for (let i = 0; i < 10; i++) writer.write(new Uint8Array(32), false, false);
  * writer.publish(); // One store for the batch.
- * console.assert(writer.free() === 4096 - 10 * 40);
+ * assert.ok(writer.free() === 4096 - 10 * 40);
  * ```
  */
 export class RingWriter extends RingEnd {
@@ -295,13 +298,14 @@ export class RingWriter extends RingEnd {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { initSegment, RingReader, RingWriter, segmentBytes } from "@cell/ring";
  * const buffer = new ArrayBuffer(segmentBytes(4096));
  * initSegment(buffer, 4096);
  * new RingWriter(buffer, 1).write(new Uint8Array([7]), false);
  * const reader = new RingReader(buffer, 1);
  * const at = reader.nextOffset();
- * console.assert(reader.bytes[at] === 7 && reader.length === 1);
+ * assert.ok(reader.bytes[at] === 7 && reader.length === 1);
  * reader.release();
  * ```
  */

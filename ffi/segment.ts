@@ -61,12 +61,13 @@ function map(lib: RingSymbols, fd: number, bytes: number, name: string): Segment
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { createSegment, loadRingLibrary, openSegment } from "@cell/ring";
  * const lib = await loadRingLibrary();
  * const segment = createSegment(lib, 4096);
  * const peer = openSegment(lib, segment.name);
  * segment.unlink();
- * console.assert(peer.buffer.byteLength === segment.buffer.byteLength);
+ * assert.ok(peer.buffer.byteLength === segment.buffer.byteLength);
  * ```
  */
 export function createSegment(lib: RingSymbols, capacity: number): Segment {
@@ -110,8 +111,9 @@ export function openSegment(lib: RingSymbols, name: string): Segment {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { collectStaleSegments, loadRingLibrary } from "@cell/ring";
- * console.assert(collectStaleSegments(await loadRingLibrary()) >= 0);
+ * assert.ok(collectStaleSegments(await loadRingLibrary()) >= 0);
  * ```
  */
 export function collectStaleSegments(lib: RingSymbols): number {

@@ -162,6 +162,7 @@ async function cachedOrFetched(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { expand, type Infer, macroService, protein, proteinMacro, serve, t } from "@cell/sdk";
  * import { tempCellHome } from "@cell/sdk/testing";
  * await using _home = await tempCellHome();
@@ -177,7 +178,7 @@ async function cachedOrFetched(
  *   protein("MyStruct", { name: t.string() }),
  * );
  * const value: Infer<typeof MyStruct> = { name: "a", extra_field: 1 };
- * console.assert(MyStruct.check(value));
+ * assert.ok(MyStruct.check(value));
  * await server.shutdown();
  * ```
  */
@@ -228,6 +229,7 @@ function checkPath(cell: string, macro: string, path: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { codegenMacro, expandFiles, macroService, protein, serve, t } from "@cell/sdk";
  * import { tempCellHome } from "@cell/sdk/testing";
  * await using _home = await tempCellHome();
@@ -242,7 +244,7 @@ function checkPath(cell: string, macro: string, path: string): string {
  * const output = await Deno.makeTempDir();
  * const User = protein("User", { id: t.u64(), name: t.string() });
  * await expandFiles("doc-codegen", names, User, { output });
- * console.assert(await Deno.readTextFile(`${output}/names.txt`) === "id,name");
+ * assert.ok(await Deno.readTextFile(`${output}/names.txt`) === "id,name");
  * await Deno.remove(output, { recursive: true });
  * await server.shutdown();
  * ```

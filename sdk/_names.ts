@@ -11,6 +11,7 @@ const CELL_NAME = /^[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { checkCellName } from "@cell/sdk";
  * checkCellName("my-service");
  * let refused = false;
@@ -19,7 +20,7 @@ const CELL_NAME = /^[a-z0-9](?:[a-z0-9._-]{0,61}[a-z0-9])?$/;
  * } catch {
  *   refused = true;
  * }
- * console.assert(refused);
+ * assert.ok(refused);
  * ```
  */
 export function checkCellName(name: string): void {

@@ -190,6 +190,7 @@ function makeProxy(core: ClientCore, extra: Record<string, unknown> = {}): unkno
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { connect, method, protein, serve, service, t } from "@cell/sdk";
  *
  * const Ask = protein("Ask", { q: t.string() });
@@ -202,7 +203,7 @@ function makeProxy(core: ClientCore, extra: Record<string, unknown> = {}): unkno
  *
  * await using oracle = await connect<typeof Oracle>("doc-oracle", { timeoutMs: 2000 });
  * const { a } = await oracle.ask({ q: "life?" });
- * console.assert(a === 42);
+ * assert.ok(a === 42);
  * await server.shutdown();
  * ```
  */
@@ -223,6 +224,7 @@ export async function connect<S extends Service = Service>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { connectDynamic, method, protein, serve, service, t } from "@cell/sdk";
  * const Num = protein("Num", { n: t.i32() });
  * const Math2 = service({ double: method(Num, Num) });
@@ -231,11 +233,11 @@ export async function connect<S extends Service = Service>(
  *   handleSignals: false,
  * });
  * const client = await connectDynamic("doc-math");
- * console.assert(client.$methods.includes("double"));
+ * assert.ok(client.$methods.includes("double"));
  * // Methods are properties (`client.double(...)`; add `!` under noUncheckedIndexedAccess)
  * // or calls by name:
  * const result = await client.$call("double", { n: 21 }) as { n: number };
- * console.assert(result.n === 42);
+ * assert.ok(result.n === 42);
  * await client.$close();
  * await server.shutdown();
  * ```

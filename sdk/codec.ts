@@ -14,10 +14,11 @@ import { decodeMsgpack, encodeMsgpack } from "./msgpack.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decode, encode } from "@cell/sdk/codec";
  * const bytes = encode({ name: "World" });
- * console.assert(bytes[0] === 0x81); // a map of one entry
- * console.assert((decode(bytes) as { name: string }).name === "World");
+ * assert.ok(bytes[0] === 0x81); // a map of one entry
+ * assert.ok((decode(bytes) as { name: string }).name === "World");
  * ```
  */
 export function encode(value: unknown): Uint8Array {
@@ -30,9 +31,10 @@ export function encode(value: unknown): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeAfter } from "@cell/sdk/codec";
  * const bytes = encodeAfter(true, 4);
- * console.assert(bytes.length === 5 && bytes[4] === 0xc3);
+ * assert.ok(bytes.length === 5 && bytes[4] === 0xc3);
  * ```
  */
 export function encodeAfter(value: unknown, prefix: number): Uint8Array {
@@ -44,8 +46,9 @@ export function encodeAfter(value: unknown, prefix: number): Uint8Array {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decode } from "@cell/sdk/codec";
- * console.assert(decode(new Uint8Array([0x2a])) === 42);
+ * assert.ok(decode(new Uint8Array([0x2a])) === 42);
  * ```
  */
 export function decode(bytes: Uint8Array): unknown {

@@ -31,8 +31,9 @@ export type Code =
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CODE_NUMBERS } from "@cell/sdk";
- * console.assert(CODE_NUMBERS.NOT_FOUND === 5);
+ * assert.ok(CODE_NUMBERS.NOT_FOUND === 5);
  * ```
  */
 export const CODE_NUMBERS: Readonly<Record<Code, number>> = Object.freeze({
@@ -63,9 +64,10 @@ const CODES_BY_NUMBER: ReadonlyMap<number, Code> = new Map(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { codeFromNumber } from "@cell/sdk";
- * console.assert(codeFromNumber(14) === "UNAVAILABLE");
- * console.assert(codeFromNumber(99) === "UNKNOWN");
+ * assert.ok(codeFromNumber(14) === "UNAVAILABLE");
+ * assert.ok(codeFromNumber(99) === "UNKNOWN");
  * ```
  */
 export function codeFromNumber(n: number): Code {
@@ -89,11 +91,12 @@ export interface CellErrorOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CellError } from "@cell/sdk";
  *
  * const err = new CellError("NOT_FOUND", "No user with id '42': create it first");
- * console.assert(err.code === "NOT_FOUND");
- * console.assert(CellError.from(new Error("boom")).code === "UNKNOWN");
+ * assert.ok(err.code === "NOT_FOUND");
+ * assert.ok(CellError.from(new Error("boom")).code === "UNKNOWN");
  * ```
  */
 export class CellError extends Error {

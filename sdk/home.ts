@@ -10,8 +10,9 @@ import { join } from "node:path";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { cellHome } from "@cell/sdk";
- * console.assert(cellHome().length > 0);
+ * assert.ok(cellHome().length > 0);
  * ```
  */
 export function cellHome(): string {
@@ -35,8 +36,9 @@ export function runDir(home: string = cellHome()): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { socketPath } from "@cell/sdk";
- * console.assert(socketPath("my-service", "/srv/cell") === "/srv/cell/run/my-service.sock");
+ * assert.ok(socketPath("my-service", "/srv/cell") === "/srv/cell/run/my-service.sock");
  * ```
  */
 export function socketPath(name: string, home: string = cellHome()): string {
@@ -71,9 +73,10 @@ export function checkInstanceId(instanceId: string): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { instanceSocketPath } from "@cell/sdk";
  * const path = instanceSocketPath("my-service", "2", "/srv/cell");
- * console.assert(path === "/srv/cell/run/my-service@2.sock");
+ * assert.ok(path === "/srv/cell/run/my-service@2.sock");
  * ```
  */
 export function instanceSocketPath(

@@ -75,8 +75,9 @@ class InprocConnection implements Connection {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { inprocTransport } from "@cell/sdk";
- * console.assert(inprocTransport.name === "inproc");
+ * assert.ok(inprocTransport.name === "inproc");
  * ```
  */
 export const inprocTransport: Transport & { has(address: string): boolean } = {

@@ -94,12 +94,13 @@ function checkName(name: string): void {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { proteinMacro, t } from "@cell/sdk";
  * export const addFieldMacro = proteinMacro("add_field_macro", {
  *   fields: { extra_field: t.u64() },
  *   doc: "Adds extra_field: u64",
  * });
- * console.assert(addFieldMacro.output.protein.fields[0]?.name === "extra_field");
+ * assert.ok(addFieldMacro.output.protein.fields[0]?.name === "extra_field");
  * ```
  */
 export function proteinMacro<const F extends Fields>(
@@ -130,11 +131,12 @@ export function proteinMacro<const F extends Fields>(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { codegenMacro } from "@cell/sdk";
  * const listFields = codegenMacro("list_fields", (input) => ({
  *   files: [{ path: `${input.name}.txt`, contents: input.fields.map((f) => f.name).join("\n") }],
  * }));
- * console.assert(listFields.kind === "codegen-macro");
+ * assert.ok(listFields.kind === "codegen-macro");
  * ```
  */
 export function codegenMacro(
@@ -240,6 +242,7 @@ function macroHandlers(macros: Macro[]) {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { connect, MacroService, macroService, proteinMacro, serve, t } from "@cell/sdk";
  * const addFieldMacro = proteinMacro("add_field_macro", { fields: { extra_field: t.u64() } });
  * const server = await serve("doc-macros", macroService(addFieldMacro), {
@@ -248,7 +251,7 @@ function macroHandlers(macros: Macro[]) {
  * });
  * await using client = await connect<MacroService>("doc-macros");
  * const { macros } = await client.macros({});
- * console.assert(macros[0]?.name === "add_field_macro");
+ * assert.ok(macros[0]?.name === "add_field_macro");
  * await server.shutdown();
  * ```
  */
@@ -262,12 +265,13 @@ export function macroService(...macros: Macro[]): Implementation<MacroService["m
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { method, protein, proteinMacro, service, t, withMacros } from "@cell/sdk";
  * const Ping = protein("Ping", {});
  * const Svc = service({ ping: method(Ping, Ping) });
  * const m = proteinMacro("add_id", { fields: { id: t.u64() } });
  * const impl = withMacros(Svc.implement({ ping: () => ({}) }), m);
- * console.assert(Object.keys(impl.definition.methods).join() === "ping,macros,expand");
+ * assert.ok(Object.keys(impl.definition.methods).join() === "ping,macros,expand");
  * ```
  */
 export function withMacros(implementation: Implementation, ...macros: Macro[]): Implementation {

@@ -3,6 +3,7 @@
  * through typed clients.
  *
  * ```ts
+ * import assert from "node:assert/strict";
  * import { connect, method, protein, serve, service, t } from "@cell/sdk";
  *
  * const Request = protein("Request", { name: t.string() });
@@ -14,7 +15,7 @@
  * }), { socket: false, handleSignals: false });
  *
  * const client = await connect<typeof MyService>("mod-greeter");
- * console.assert((await client.greet({ name: "World" })).greeting === "Hello, World!");
+ * assert.ok((await client.greet({ name: "World" })).greeting === "Hello, World!");
  * await client.$close();
  * await server.shutdown();
  * ```

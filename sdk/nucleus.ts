@@ -109,12 +109,13 @@ export class NucleusClient {
    *
    * @example
    * ```ts
+   * import assert from "node:assert/strict";
    * import { CellError, NucleusClient } from "@cell/sdk";
    * import { tempCellHome } from "@cell/sdk/testing";
    *
    * await using _home = await tempCellHome();
    * const error = await NucleusClient.connect().catch((e) => e);
-   * console.assert(error instanceof CellError && error.code === "UNAVAILABLE");
+   * assert.ok(error instanceof CellError && error.code === "UNAVAILABLE");
    * ```
    */
   static async connect(options: NucleusConnectOptions = {}): Promise<NucleusClient> {

@@ -76,10 +76,11 @@ export interface CoordinateValue {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { estimateRtt } from "@cell/sdk/nucleus_api";
  * const a = { vec: [0, 0], error: 0, adjustment: 0, height: 0.01 };
  * const b = { vec: [0.03, 0.04], error: 0, adjustment: 0, height: 0.01 };
- * console.assert(Math.abs(estimateRtt(a, b) - 0.07) < 1e-12);
+ * assert.ok(Math.abs(estimateRtt(a, b) - 0.07) < 1e-12);
  * ```
  */
 export function estimateRtt(a: CoordinateValue, b: CoordinateValue): number {

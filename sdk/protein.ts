@@ -98,6 +98,7 @@ function toSchema(x: FieldType): TSchema {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { protein, t } from "@cell/sdk";
  * const User = protein("User", {
  *   id: t.u64(),
@@ -105,7 +106,7 @@ function toSchema(x: FieldType): TSchema {
  *   tags: t.list(t.string()),
  *   avatar: t.optional(t.bytes()),
  * });
- * console.assert(User.check({ id: 1, name: "Ada", tags: [] }));
+ * assert.ok(User.check({ id: 1, name: "Ada", tags: [] }));
  * ```
  */
 export const t = {
@@ -210,6 +211,7 @@ function describe(value: unknown): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { type Infer, protein, t } from "@cell/sdk";
  *
  * /** Who to greet. *\/
@@ -217,8 +219,8 @@ function describe(value: unknown): string {
  * type Request = Infer<typeof Request>;
  *
  * const ok: Request = Request.validate({ name: "World" });
- * console.assert(ok.name === "World");
- * console.assert(Request.errors({ name: 3 })[0]?.path === "/name");
+ * assert.ok(ok.name === "World");
+ * assert.ok(Request.errors({ name: 3 })[0]?.path === "/name");
  * ```
  */
 export function protein<const F extends Fields>(

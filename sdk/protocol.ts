@@ -179,9 +179,10 @@ export function frameToArray(frame: Frame): unknown[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeFrame, FrameKind } from "@cell/sdk/protocol";
  * const bytes = encodeFrame({ kind: FrameKind.PING, id: 1 });
- * console.assert(bytes.length === 4 + 3); // prefix, then [5, 1]
+ * assert.ok(bytes.length === 4 + 3); // prefix, then [5, 1]
  * ```
  */
 export function encodeFrame(frame: Frame, maxFrame: number = DEFAULT_MAX_FRAME): Uint8Array {
@@ -328,9 +329,10 @@ function malformed(what: string, id?: number): MalformedFrame {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { decodeFrameBody, FrameKind } from "@cell/sdk/protocol";
  * const frame = decodeFrameBody(new Uint8Array([0x92, 0x05, 0x01]));
- * console.assert(frame !== null && "kind" in frame && frame.kind === FrameKind.PING);
+ * assert.ok(frame !== null && "kind" in frame && frame.kind === FrameKind.PING);
  * ```
  */
 export function decodeFrameBody(body: Uint8Array): Frame | MalformedFrame | null {
@@ -516,13 +518,14 @@ export function isMalformed(x: Frame | MalformedFrame | null): x is MalformedFra
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { encodeFrame, FrameKind, FrameReader } from "@cell/sdk/protocol";
  * const reader = new FrameReader();
  * const bytes = encodeFrame({ kind: FrameKind.PING, id: 7 });
  * reader.writable(bytes.length).set(bytes);
  * reader.commit(bytes.length);
- * console.assert(reader.next()?.length === 3);
- * console.assert(reader.next() === null);
+ * assert.ok(reader.next()?.length === 3);
+ * assert.ok(reader.next() === null);
  * ```
  */
 export class FrameReader {

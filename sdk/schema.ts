@@ -166,12 +166,13 @@ export function schemaHash(methods: MethodSchema[], proteins: ProteinSchema[]): 
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { method, protein, schemaOf, service, t } from "@cell/sdk";
  * const Req = protein("Req", { name: t.string(), age: t.optional(t.u8()) });
  * const Svc = service({ greet: method(Req, Req) });
  * const schema = schemaOf("greeter", Svc);
- * console.assert(schema.proteins[0]?.fields[1]?.optional === true);
- * console.assert(schema.hash.startsWith("sha256:"));
+ * assert.ok(schema.proteins[0]?.fields[1]?.optional === true);
+ * assert.ok(schema.hash.startsWith("sha256:"));
  * ```
  */
 export function schemaOf(cell: string, definition: Service): CellSchema {

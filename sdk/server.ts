@@ -276,6 +276,7 @@ async function register(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { connect, method, protein, serve, service, t } from "@cell/sdk";
  *
  * const Request = protein("Request", { name: t.string() });
@@ -288,7 +289,7 @@ async function register(
  *   { socket: false, handleSignals: false },
  * );
  * const client = await connect<typeof MyService>("doc-greeter");
- * console.assert((await client.greet({ name: "World" })).greeting === "Hello, World!");
+ * assert.ok((await client.greet({ name: "World" })).greeting === "Hello, World!");
  * await client.$close();
  * await server.shutdown();
  * ```

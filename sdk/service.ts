@@ -41,11 +41,12 @@ export interface Method<Req extends Protein = Protein, Res extends Protein = Pro
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { method, protein, t } from "@cell/sdk";
  * const Req = protein("Req", { name: t.string() });
  * const Res = protein("Res", { greeting: t.string() });
  * const greet = method(Req, Res, { idempotent: true });
- * console.assert(greet.idempotent);
+ * assert.ok(greet.idempotent);
  * ```
  */
 export function method<Req extends Protein, Res extends Protein>(
@@ -119,6 +120,7 @@ const METHOD_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { method, protein, service, t } from "@cell/sdk";
  *
  * const Request = protein("Request", { name: t.string() });
@@ -133,7 +135,7 @@ const METHOD_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * const impl = MyService.implement({
  *   greet: ({ name }) => ({ greeting: `Hello, ${name}!` }),
  * });
- * console.assert(typeof impl.handlers.greet === "function");
+ * assert.ok(typeof impl.handlers.greet === "function");
  * ```
  */
 export function service<const M extends Methods>(

@@ -28,8 +28,9 @@ import { ShmConnection } from "./_shm_connection.ts";
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { shmAddress } from "@cell/sdk";
- * console.assert(shmAddress("/srv/cell/run/a.sock") === "/srv/cell/run/a.ring");
+ * assert.ok(shmAddress("/srv/cell/run/a.sock") === "/srv/cell/run/a.ring");
  * ```
  */
 export function shmAddress(socket: string): string {
@@ -47,8 +48,9 @@ function toCellError(e: unknown): CellError {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { shmTransport } from "@cell/sdk";
- * console.assert(shmTransport.name === "shm");
+ * assert.ok(shmTransport.name === "shm");
  * ```
  */
 export const shmTransport: Transport = {
@@ -88,9 +90,10 @@ export const shmTransport: Transport = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadShm } from "@cell/sdk";
  * const shm = await loadShm();
- * console.assert(shm === undefined || shm.name === "shm");
+ * assert.ok(shm === undefined || shm.name === "shm");
  * ```
  */
 export async function loadShm(): Promise<Transport | undefined> {

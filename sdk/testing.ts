@@ -18,10 +18,11 @@ export interface TempCellHome extends AsyncDisposable {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { tempCellHome } from "@cell/sdk/testing";
  * {
  *   await using home = await tempCellHome();
- *   console.assert(Deno.env.get("CELL_HOME") === home.path);
+ *   assert.ok(Deno.env.get("CELL_HOME") === home.path);
  * }
  * ```
  */

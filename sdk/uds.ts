@@ -216,8 +216,9 @@ async function removeStaleSocket(path: string): Promise<void> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { udsTransport } from "@cell/sdk";
- * console.assert(udsTransport.name === "uds");
+ * assert.ok(udsTransport.name === "uds");
  * ```
  */
 export const udsTransport: Transport = {

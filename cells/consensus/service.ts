@@ -234,10 +234,11 @@ export interface NotLeaderDetails {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { notLeaderError, notLeaderOf } from "@cell/consensus";
  * const error = notLeaderError("n1", "n2");
- * console.assert(error.code === "FAILED_PRECONDITION");
- * console.assert(notLeaderOf(error)?.leader === "n2");
+ * assert.ok(error.code === "FAILED_PRECONDITION");
+ * assert.ok(notLeaderOf(error)?.leader === "n2");
  * ```
  */
 export function notLeaderError(member: string, leader: string | null): CellError {
@@ -260,9 +261,10 @@ export function notLeaderError(member: string, leader: string | null): CellError
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { CellError } from "@cell/sdk";
  * import { notLeaderOf } from "@cell/consensus";
- * console.assert(notLeaderOf(new CellError("INTERNAL", "boom")) === undefined);
+ * assert.ok(notLeaderOf(new CellError("INTERNAL", "boom")) === undefined);
  * ```
  */
 export function notLeaderOf(error: unknown): NotLeaderDetails | undefined {

@@ -34,6 +34,7 @@ export interface LocalClusterOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { connectConsensus } from "@cell/consensus/client";
  * import { startLocalCluster } from "@cell/consensus/testing";
  *
@@ -41,7 +42,7 @@ export interface LocalClusterOptions {
  * await cluster.leader();
  * await using kv = await connectConsensus({ members: ["a", "b", "c"], home: cluster.home });
  * await kv.write({ key: "greeting", value: "hello" });
- * console.assert((await kv.read({ key: "greeting" })).value === "hello");
+ * assert.ok((await kv.read({ key: "greeting" })).value === "hello");
  * ```
  */
 export async function startLocalCluster(options: LocalClusterOptions = {}): Promise<LocalCluster> {

@@ -20,8 +20,9 @@ export interface Clock {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { systemClock } from "@cell/nucleus";
- * console.assert(Math.abs(systemClock.now() - Date.now()) < 1000);
+ * assert.ok(Math.abs(systemClock.now() - Date.now()) < 1000);
  * ```
  */
 export const systemClock: Clock = {
@@ -37,15 +38,17 @@ export const systemClock: Clock = {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ManualClock } from "@cell/nucleus";
  *
  * const clock = new ManualClock(1_000);
  * let fired = 0;
  * clock.setTimeout(() => fired++, 500);
  * clock.tick(499);
- * console.assert(fired === 0);
+ * assert.equal(fired, 0);
  * clock.tick(1);
- * console.assert(fired === 1 && clock.now() === 1_500);
+ * assert.equal(fired, 1);
+ * assert.equal(clock.now(), 1_500);
  * ```
  */
 export class ManualClock implements Clock {

@@ -45,8 +45,9 @@ type State = Infer<typeof InstanceStatus>["state"];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Instance } from "./instance.ts";
- * console.assert(typeof Instance === "function");
+ * assert.ok(typeof Instance === "function");
  * ```
  */
 export class Instance {

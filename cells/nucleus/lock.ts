@@ -73,12 +73,13 @@ async function holderOf(path: string): Promise<LockHolder | undefined> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { acquireNucleusLock } from "@cell/nucleus";
  *
  * const home = await Deno.makeTempDir({ dir: "/tmp", prefix: "cell-" });
  * const lock = await acquireNucleusLock(home);
  * const second = await acquireNucleusLock(home).catch((e) => e);
- * console.assert(String(second).includes("already running"));
+ * assert.ok(String(second).includes("already running"));
  * await lock.release();
  * await Deno.remove(home, { recursive: true });
  * ```

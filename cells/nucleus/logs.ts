@@ -68,6 +68,7 @@ function shellQuote(s: string): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { InstanceLog, readLogs } from "./logs.ts";
  * const home = await Deno.makeTempDir();
  * const log = await InstanceLog.open(home, "doc", "doc-0");
@@ -75,7 +76,7 @@ function shellQuote(s: string): string {
  * await log.capture();
  * await new Deno.Command(command, { args, stdout: "null", stderr: "null" }).output();
  * await log.finish();
- * console.assert((await readLogs(home, "doc", {}))[0]?.line === "hello");
+ * assert.ok((await readLogs(home, "doc", {}))[0]?.line === "hello");
  * await Deno.remove(home, { recursive: true });
  * ```
  */
@@ -237,8 +238,9 @@ export interface ReadLogsOptions {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { readLogs } from "./logs.ts";
- * console.assert((await readLogs("/nonexistent", "nothing", {})).length === 0);
+ * assert.ok((await readLogs("/nonexistent", "nothing", {})).length === 0);
  * ```
  */
 export async function readLogs(

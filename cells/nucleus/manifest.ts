@@ -48,9 +48,10 @@ export function isUrlModule(module: string): boolean {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveModule } from "./manifest.ts";
  * const path = await resolveModule(new URL("./testdata/crash.ts", import.meta.url).pathname);
- * console.assert(path.endsWith("crash.ts"));
+ * assert.ok(path.endsWith("crash.ts"));
  * ```
  */
 export async function resolveModule(module: string): Promise<string> {
@@ -84,9 +85,10 @@ export async function resolveModule(module: string): Promise<string> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { loadManifest } from "./manifest.ts";
  * const manifest = await loadManifest(new URL("./testdata/probe/probe.ts", import.meta.url).pathname);
- * console.assert(manifest.name === "probe");
+ * assert.ok(manifest.name === "probe");
  * ```
  */
 export async function loadManifest(module: string): Promise<CellManifest> {

@@ -11,6 +11,7 @@
  * of the first. Run it with `cell nucleus` or `deno run -A cells/nucleus/main.ts`.
  *
  * ```ts
+ * import assert from "node:assert/strict";
  * import { connect } from "@cell/sdk";
  * import { Nucleus } from "@cell/sdk/nucleus_api";
  * import { startNucleus } from "@cell/nucleus";
@@ -18,8 +19,8 @@
  * const home = await Deno.makeTempDir({ dir: "/tmp", prefix: "cell-" });
  * await using nucleus = await startNucleus({ home, nodeId: "1", log: () => {} });
  * await using client = await connect<typeof Nucleus>("nucleus", { service: Nucleus, home });
- * console.assert((await client.health({})).status === "healthy");
- * console.assert(nucleus.registry.size === 0);
+ * assert.ok((await client.health({})).status === "healthy");
+ * assert.ok(nucleus.registry.size === 0);
  * ```
  *
  * @module

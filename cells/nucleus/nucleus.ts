@@ -92,8 +92,9 @@ export interface RunningNucleus extends AsyncDisposable {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { resolveNodeId } from "@cell/nucleus";
- * console.assert((await resolveNodeId("/nonexistent")).length > 0);
+ * assert.ok((await resolveNodeId("/nonexistent")).length > 0);
  * ```
  */
 export async function resolveNodeId(home: string): Promise<string> {
@@ -144,6 +145,7 @@ async function lifecycle<T>(action: () => Promise<T>): Promise<T> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { connect } from "@cell/sdk";
  * import { Nucleus } from "@cell/sdk/nucleus_api";
  * import { startNucleus } from "@cell/nucleus";
@@ -153,7 +155,7 @@ async function lifecycle<T>(action: () => Promise<T>): Promise<T> {
  * const client = await connect<typeof Nucleus>("nucleus", { service: Nucleus, home });
  * const lease = await client.register({ cell: "my-service", node_id: "", endpoints: [], pid: 1 });
  * await client.heartbeat({ lease_id: lease.lease_id });
- * console.assert((await client.discover({ cell: "my-service" })).instances.length === 1);
+ * assert.ok((await client.discover({ cell: "my-service" })).instances.length === 1);
  * await client.$close();
  * await nucleus.stop();
  * await Deno.remove(home, { recursive: true });

@@ -84,15 +84,16 @@ const badRequest = (message: string) => new CellError("INVALID_ARGUMENT", messag
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ManualClock, Registry } from "@cell/nucleus";
  *
  * const clock = new ManualClock(1_000);
  * const registry = new Registry({ nodeId: "1", clock, heartbeatIntervalMs: 100, maxMissed: 3 });
  * const lease = registry.register({ cell: "my-service", node_id: "", endpoints: [], pid: 42 });
  * registry.heartbeat({ lease_id: lease.lease_id });
- * console.assert(registry.discover("my-service").instances.length === 1);
+ * assert.ok(registry.discover("my-service").instances.length === 1);
  * clock.tick(1_000); // no heartbeats: expired, then removed
- * console.assert(registry.discover("my-service", true).instances.length === 0);
+ * assert.ok(registry.discover("my-service", true).instances.length === 0);
  * registry.close();
  * ```
  */

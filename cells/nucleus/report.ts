@@ -26,11 +26,12 @@ function hostStatus(instances: number, healthy: number): Status {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { healthReport } from "@cell/nucleus";
  *
  * const report = healthReport([], "1", new Map([["my-service", 2]]));
- * console.assert(report.status === "down");
- * console.assert(report.cells[0]?.desired === 2 && report.hosts[0]?.node_id === "1");
+ * assert.ok(report.status === "down");
+ * assert.ok(report.cells[0]?.desired === 2 && report.hosts[0]?.node_id === "1");
  * ```
  */
 export function healthReport(
@@ -98,8 +99,9 @@ export function healthReport(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { topology } from "@cell/nucleus";
- * console.assert(topology([], "1").hosts[0]?.node_id === "1");
+ * assert.ok(topology([], "1").hosts[0]?.node_id === "1");
  * ```
  */
 export function topology(

@@ -40,6 +40,7 @@ function signalled(): { promise: Promise<string>; dispose(): void } {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { runNucleus } from "@cell/nucleus";
  *
  * const home = await Deno.makeTempDir({ dir: "/tmp", prefix: "cell-" });
@@ -51,7 +52,7 @@ function signalled(): { promise: Promise<string>; dispose(): void } {
  *   ready: (text) => line = text,
  *   until: Promise.resolve(),
  * });
- * console.assert(code === 0 && line.startsWith("nucleus serving on"));
+ * assert.ok(code === 0 && line.startsWith("nucleus serving on"));
  * await Deno.remove(home, { recursive: true });
  * ```
  */

@@ -217,13 +217,14 @@ function unique(list: string[]): string[] {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { launchPlan } from "./sandbox.ts";
  * const plan = await launchPlan({
  *   home: "/tmp/cell-doc", nodeId: "n1", cell: "probe", instanceId: "probe-0",
  *   module: new URL("./testdata/probe/probe.ts", import.meta.url).pathname, args: [],
  *   sandbox: false, manifest: {}, maxInstances: 2,
  * });
- * console.assert(plan.sandbox === "none" && plan.env.CELL_INSTANCE_ID === "probe-0");
+ * assert.ok(plan.sandbox === "none" && plan.env.CELL_INSTANCE_ID === "probe-0");
  * ```
  */
 export async function launchPlan(options: LaunchOptions): Promise<LaunchPlan> {

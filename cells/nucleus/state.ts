@@ -65,11 +65,12 @@ export async function writeDurably(path: string, data: Uint8Array): Promise<void
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { StateStore } from "./state.ts";
  * const home = await Deno.makeTempDir();
  * const store = new StateStore(home);
  * await store.save({ version: 1, deployments: [], instances: [] });
- * console.assert((await store.load()).deployments.length === 0);
+ * assert.ok((await store.load()).deployments.length === 0);
  * await Deno.remove(home, { recursive: true });
  * ```
  */
@@ -163,8 +164,9 @@ export class StateStore {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { processStartTime } from "./state.ts";
- * console.assert(processStartTime(Deno.pid)! > 0);
+ * assert.ok(processStartTime(Deno.pid)! > 0);
  * ```
  */
 export function processStartTime(pid: number): number | undefined {

@@ -66,6 +66,7 @@ interface Managed {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Supervisor } from "@cell/nucleus";
  * const home = await Deno.makeTempDir({ dir: "/tmp", prefix: "cell-" });
  * const supervisor = new Supervisor({ home, nodeId: "1" });
@@ -73,7 +74,7 @@ interface Managed {
  * const module = `${home}/hello.ts`;
  * await Deno.writeTextFile(module, "console.log('hello'); setInterval(() => {}, 1000);");
  * const deployment = await supervisor.deploy({ cell: "hello", module, instances: 2 });
- * console.assert(deployment.status[1]?.instance_id === "hello-1");
+ * assert.ok(deployment.status[1]?.instance_id === "hello-1");
  * await supervisor.stop("hello");
  * await supervisor.shutdown({ stopInstances: true });
  * await Deno.remove(home, { recursive: true });

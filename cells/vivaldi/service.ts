@@ -141,6 +141,7 @@ export type InstanceInfo = Infer<typeof Instance>;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rankInstances } from "@cell/vivaldi";
  * const at = (height: number) => ({ vec: [0], error: 0, adjustment: 0, height });
  * const instance = (id: string, height?: number) => ({
@@ -149,7 +150,7 @@ export type InstanceInfo = Infer<typeof Instance>;
  *   ...(height === undefined ? {} : { coordinate: at(height) }),
  * });
  * const routes = rankInstances([instance("far", 0.03), instance("x"), instance("near", 0.001)], at(0));
- * console.assert(routes.map((r) => r.instance.instance_id).join() === "near,far,x");
+ * assert.ok(routes.map((r) => r.instance.instance_id).join() === "near,far,x");
  * ```
  */
 export function rankInstances(

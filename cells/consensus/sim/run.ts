@@ -46,9 +46,10 @@ export interface HistoryResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { runHistory } from "@cell/consensus/sim";
  * const result = await runHistory(7, { durationMs: 500 });
- * console.assert(result.anomalies.length === 0);
+ * assert.ok(result.anomalies.length === 0);
  * ```
  */
 export async function runHistory(
