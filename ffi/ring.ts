@@ -282,7 +282,8 @@ export class RingWriter extends RingEnd {
   /**
    * Makes every record written so far visible to the reader: stores the batch's first header
    * (the later ones are already in place behind it), then the tail, for readers that follow
-   * the tail (the C library).
+   * the tail (the C library). Then zeroes the first word of the next cache line when it is
+   * free, to own that line before a later record needs it.
    */
   publish(): void {
     if (this.#firstAt >= 0) {
@@ -290,6 +291,15 @@ export class RingWriter extends RingEnd {
       this.#firstAt = -1;
     }
     Atomics.store(this.u32, this.tailIndex, this.#tail);
+    // Take the next cache line now (it is free space: zero is what a reader would find there
+    // anyway), while the reader works on what was just published: the record after next may
+    // need its header slot zeroed there, and that store, waiting for the line, would hold up
+    // the record's own header behind it (stores become visible in order).
+    const capacity = this.capacity;
+    const tail = this.#tail;
+    if (((tail - this.#head) >>> 0) + 128 <= capacity) {
+      this.u32[(this.data + ((((tail & (capacity - 1)) + 64) & (capacity - 1)) & ~63)) >>> 2] = 0;
+    }
   }
 }
 
