@@ -81,6 +81,8 @@ const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
 
 /** A method and its handler. */
 export interface Dispatch {
+  /** The method's name. */
+  name: string;
   method: Method;
   handler: (request: never, context: CallContext) => unknown;
   /** Writes the handler's answers: the response protein's compiled encoder. */
@@ -96,6 +98,11 @@ export class Session {
   #peer: PeerInfo;
   #greeted = false;
   #lastId = 0;
+  /**
+   * The method of the request being decoded (found to pick its payload decoder), so that
+   * dispatching that request right after needs no second lookup.
+   */
+  #decoding: Dispatch | undefined;
   #draining = false;
   #drained: (() => void) | undefined;
 
@@ -105,10 +112,13 @@ export class Session {
     this.#peer = { transport: conn.transport };
     conn.start({
       onFrame: (frame) => this.#onFrame(frame),
-      onMalformed: (m) => this.#onMalformed(m),
+      onMalformed: (m) => {
+        this.#decoding = undefined;
+        this.#onMalformed(m);
+      },
       onClose: () => this.#onClose(),
       decoders: {
-        request: (method) => server.dispatch(method)?.decode,
+        request: (method) => (this.#decoding = server.dispatch(method))?.decode,
         response: () => undefined,
       },
     });
@@ -240,7 +250,7 @@ export class Session {
         ),
       );
     }
-    if (this.#calls.has(id)) {
+    if (this.#calls.size > 0 && this.#calls.has(id)) {
       return this.#sendError(
         id,
         new CellError("INVALID_ARGUMENT", `Call id ${id} is already in flight: use a fresh id`),
@@ -256,7 +266,11 @@ export class Session {
         ),
       );
     }
-    const dispatch = this.#server.dispatch(frame.method);
+    const decoding = this.#decoding;
+    this.#decoding = undefined;
+    const dispatch = decoding !== undefined && decoding.name === frame.method
+      ? decoding
+      : this.#server.dispatch(frame.method);
     if (!dispatch) {
       if (frame.method === SCHEMA_METHOD) return void this.#serveSchema(id);
       return this.#sendError(

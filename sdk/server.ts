@@ -159,6 +159,7 @@ class CellServer implements Server, SessionHost {
       Object.entries(implementation.definition.methods).map(([m, method]) => [
         m,
         {
+          name: m,
           method,
           handler: handlers[m]!.bind(handlers),
           encode: payloadEncoder(method.response),
