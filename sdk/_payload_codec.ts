@@ -54,12 +54,17 @@ const compiledDecoders = new WeakMap<object, PayloadDecoder>();
  * an object of one shape; anything else is left to the general reader.
  */
 export function payloadDecoder(protein: Protein): PayloadDecoder {
-  let decoder = compiledDecoders.get(protein);
-  if (decoder === undefined) {
-    decoder = compileDecoder(protein);
-    compiledDecoders.set(protein, decoder);
+  return once(compiledDecoders, protein, compileDecoder);
+}
+
+/** `compile(protein)`, made once per protein and kept in `cache`. */
+function once<T>(cache: WeakMap<object, T>, protein: Protein, compile: (p: Protein) => T): T {
+  let made = cache.get(protein);
+  if (made === undefined) {
+    made = compile(protein);
+    cache.set(protein, made);
   }
-  return decoder;
+  return made;
 }
 
 const noMatch: PayloadDecoder = () => NO_MATCH;
@@ -100,12 +105,7 @@ function compileDecoder(protein: Protein): PayloadDecoder {
 
 /** The compiled encoder of `protein`'s values (made once per protein). */
 export function payloadEncoder(protein: Protein): PayloadEncoder {
-  let encoder = compiled.get(protein);
-  if (encoder === undefined) {
-    encoder = compile(protein);
-    compiled.set(protein, encoder);
-  }
-  return encoder;
+  return once(compiled, protein, compile);
 }
 
 /** Names that a plain object inherits: read as own properties only. */
