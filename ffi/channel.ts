@@ -59,7 +59,11 @@ export class RingChannel {
     this.side = side;
     this.#fd = fd;
     this.peerPid = peerPid;
-    this.writer = new RingWriter(segment.buffer, side === 0 ? 0 : 1);
+    const pointer = segment.pointer, bytes = segment.buffer.byteLength;
+    this.writer = new RingWriter(segment.buffer, side === 0 ? 0 : 1, (offset, source, length) => {
+      const rc = lib.cell_ring_copy(pointer, bytes, offset, source, length);
+      if (rc !== 0) throw new RangeError(`cell_ring_copy(${offset}, ${length}) failed: ${rc}`);
+    });
     this.reader = new RingReader(segment.buffer, side === 0 ? 1 : 0);
     this.#i32 = new Int32Array(segment.buffer, 0, 128);
     const peer = 1 - side;

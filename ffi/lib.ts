@@ -13,6 +13,7 @@ const SYMBOLS = {
   cell_ring_max_record: { parameters: ["u32"], result: "u32" },
   cell_ring_init: { parameters: ["pointer", "u32"], result: "i32" },
   cell_ring_check: { parameters: ["pointer", "u64"], result: "i32" },
+  cell_ring_copy: { parameters: ["pointer", "u32", "u32", "buffer", "u32"], result: "i32" },
   cell_ring_push: { parameters: ["pointer", "i32", "buffer", "u32", "u32"], result: "i32" },
   cell_ring_pop: { parameters: ["pointer", "i32", "buffer", "u32", "buffer"], result: "i32" },
   cell_ring_shm_create: { parameters: ["buffer", "u64"], result: "i32" },

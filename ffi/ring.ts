@@ -120,6 +120,17 @@ export function checkSegment(buffer: ArrayBuffer): number {
   return capacity;
 }
 
+/**
+ * Copies `length` bytes of `source` to byte `offset` of the segment: how a {@linkcode RingWriter}
+ * given one moves a staged batch into the ring (`cell_ring_copy` through FFI, in a channel).
+ */
+export type SegmentCopy = (offset: number, source: Uint8Array, length: number) => void;
+
+/** Records up to this many bytes (header and padding included) are staged. */
+const STAGE_RECORD = 1024;
+/** Bytes of a writer's staging buffer. */
+const STAGE_BYTES = 8192;
+
 const header = (length: number, more: boolean): number =>
   more ? (length | RING_PRESENT | RING_MORE) >>> 0 : (length | RING_PRESENT);
 
@@ -171,11 +182,26 @@ export class RingWriter extends RingEnd {
    */
   #firstAt = -1;
   #firstHeader = 0;
+  readonly #copy: SegmentCopy | undefined;
+  /** Records of an unpublished batch, laid out as in the ring from {@linkcode RingWriter.#stageAt}. */
+  readonly #stage: Uint8Array;
+  readonly #stage32: Uint32Array;
+  #stageAt = 0;
+  #staged = 0;
 
-  constructor(buffer: ArrayBuffer, ring: 0 | 1) {
+  /**
+   * With `copy`, small records written unpublished (`write(bytes, more, false)`) are staged in
+   * private memory and copied into the ring by one `copy` call when the batch is published (or
+   * the stage fills): one C copy keeps many cache-line transfers to the reader's core in flight,
+   * where per-record copies from JavaScript wait on them in turn (docs/ring.md).
+   */
+  constructor(buffer: ArrayBuffer, ring: 0 | 1, copy?: SegmentCopy) {
     super(buffer, ring);
     this.#tail = Atomics.load(this.u32, this.tailIndex);
     this.#head = this.#tail;
+    this.#copy = copy;
+    this.#stage = new Uint8Array(copy === undefined ? 0 : STAGE_BYTES);
+    this.#stage32 = new Uint32Array(this.#stage.buffer);
   }
 
   #loadHead(): number {
@@ -210,6 +236,12 @@ export class RingWriter extends RingEnd {
     if (((tail - this.#head) >>> 0) + skip + need + RING_RESERVE > capacity) {
       if (this.#loadHead() + skip + need + RING_RESERVE > capacity) return false;
     }
+    if (!publish && skip === 0 && need <= STAGE_RECORD && this.#copy !== undefined) {
+      this.#stageRecord(bytes, pos, need, header(len, more));
+      this.#tail = (tail + need) >>> 0;
+      return true;
+    }
+    this.#flush();
     const start = skip === 0 ? pos : 0;
     this.u32[(this.data + ((start + need) & (capacity - 1))) >>> 2] = 0;
     this.u8.set(bytes, this.data + start + 4);
@@ -222,6 +254,38 @@ export class RingWriter extends RingEnd {
     this.#tail = (tail + skip + need) >>> 0;
     if (publish) this.publish();
     return true;
+  }
+
+  /** Appends a record at ring position `pos` to the stage (after copying out a stage it does not follow). */
+  #stageRecord(bytes: Uint8Array, pos: number, need: number, value: number): void {
+    let at = this.#staged;
+    if (at > 0 && (this.#stageAt + at !== pos || at + need > STAGE_BYTES)) {
+      this.#flush();
+      at = 0;
+    }
+    if (at === 0) this.#stageAt = pos;
+    if (this.#firstAt < 0) {
+      // The first header of the batch: zero in the copy, stored by publish().
+      this.#firstAt = (this.data + pos) >>> 2;
+      this.#firstHeader = value;
+      this.#stage32[at >>> 2] = 0;
+    } else {
+      this.#stage32[at >>> 2] = value;
+    }
+    this.#stage.set(bytes, at + 4);
+    this.#staged = at + need;
+  }
+
+  /**
+   * Copies the staged records into the ring, after zeroing the header slot that follows them:
+   * still invisible, behind the batch's held-back first header.
+   */
+  #flush(): void {
+    const staged = this.#staged;
+    if (staged === 0) return;
+    this.#staged = 0;
+    this.u32[(this.data + ((this.#stageAt + staged) & (this.capacity - 1))) >>> 2] = 0;
+    this.#copy!(this.data + this.#stageAt, this.#stage, staged);
   }
 
   /** Sets a header slot: held back when it is the first of a batch, stored plainly after it. */
@@ -242,6 +306,7 @@ export class RingWriter extends RingEnd {
    * which wraps). Nothing is written until {@linkcode RingWriter.commit}.
    */
   claim(): number {
+    this.#flush();
     const capacity = this.capacity;
     const tail = this.#tail;
     const pos = tail & (capacity - 1);
@@ -286,6 +351,7 @@ export class RingWriter extends RingEnd {
    * free, to own that line before a later record needs it.
    */
   publish(): void {
+    this.#flush();
     if (this.#firstAt >= 0) {
       Atomics.store(this.u32, this.#firstAt, this.#firstHeader);
       this.#firstAt = -1;

@@ -255,3 +255,119 @@ Deno.test("readyInLine() is ready(), except false at a header that starts a cach
   // Both cases were met with records waiting.
   nodeAssert.ok(seen.lineStart > 0 && seen.inLine > 0, JSON.stringify(seen));
 });
+
+type StagedOp =
+  | { write: number; publish: boolean }
+  | { claim: number }
+  | { publish: true }
+  | { read: true };
+const stagedOp = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.record({ write: fc.nat({ max: CAPACITY / 4 }), publish: fc.boolean() }).map(
+      (o): StagedOp => o,
+    ),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.integer({ min: 0, max: 40 }).map((n): StagedOp => ({ write: n, publish: false })),
+  },
+  { weight: 1, arbitrary: fc.nat({ max: 200 }).map((n): StagedOp => ({ claim: n })) },
+  { weight: 2, arbitrary: fc.constant<StagedOp>({ publish: true }) },
+  { weight: 4, arbitrary: fc.constant<StagedOp>({ read: true }) },
+);
+
+Deno.test("a writer that stages its batches shows each batch whole at publish(), in order, across wrap-around", () => {
+  const copies = { calls: 0 };
+  fc.assert(
+    fc.property(fc.array(stagedOp, { maxLength: 300 }), counterStart, (ops, start) => {
+      const buffer = segment(CAPACITY, start);
+      const u8 = new Uint8Array(buffer);
+      // Stale bytes everywhere, as after many laps, but the zero slot where the writer starts.
+      u8.fill(0xa5, RING_HEADER_BYTES, RING_HEADER_BYTES + CAPACITY);
+      u8.fill(
+        0,
+        RING_HEADER_BYTES + (start & (CAPACITY - 1)),
+        RING_HEADER_BYTES + (start & (CAPACITY - 1)) + 4,
+      );
+      const writer = new RingWriter(buffer, 0, (offset, source, length) => {
+        nodeAssert.ok(
+          offset >= RING_HEADER_BYTES && offset + length <= RING_HEADER_BYTES + CAPACITY,
+        );
+        copies.calls++;
+        u8.set(source.subarray(0, length), offset);
+      });
+      const reader = new RingReader(buffer, 0);
+      const visible: Uint8Array[] = [], pending: Uint8Array[] = [];
+      let seed = 0;
+      const drain = () => {
+        for (let got = reader.next(); got !== null; got = reader.next()) {
+          nodeAssert.deepEqual(got, visible.shift());
+        }
+        nodeAssert.equal(visible.length, 0);
+        reader.release();
+      };
+      for (const o of ops) {
+        if ("read" in o) {
+          const got = reader.next();
+          nodeAssert.deepEqual(got, visible.shift() ?? null);
+          reader.release();
+        } else if ("claim" in o) {
+          const at = writer.claim();
+          if (at < 0 || writer.room < o.claim) continue;
+          const bytes = bytesOf(o.claim, ++seed);
+          writer.bytes.set(bytes, at);
+          writer.commit(bytes.length);
+          pending.push(bytes);
+        } else if ("write" in o) {
+          const bytes = bytesOf(o.write, ++seed);
+          if (!writer.write(bytes, false, o.publish)) continue;
+          pending.push(bytes);
+          if (o.publish) visible.push(...pending.splice(0));
+        } else {
+          writer.publish();
+          visible.push(...pending.splice(0));
+        }
+        // Nothing of an unpublished batch shows.
+        if (pending.length > 0 && visible.length === 0) nodeAssert.equal(reader.ready(), false);
+      }
+      writer.publish();
+      visible.push(...pending.splice(0));
+      drain();
+      nodeAssert.equal(writer.free(), CAPACITY);
+    }),
+  );
+  nodeAssert.ok(copies.calls > 0, "no batch was staged");
+});
+
+Deno.test("a channel's writer copies staged batches into the segment through cell_ring_copy", async () => {
+  const lib = await loadRingLibrary();
+  const seg = createSegment(lib, CAPACITY);
+  try {
+    const rc = lib.cell_ring_copy(
+      seg.pointer,
+      seg.buffer.byteLength,
+      seg.buffer.byteLength - 4,
+      new Uint8Array(8),
+      8,
+    );
+    nodeAssert.equal(rc, -22, "a copy past the segment is refused with -EINVAL");
+    const writer = new RingWriter(seg.buffer, 0, (offset, source, length) => {
+      nodeAssert.equal(
+        lib.cell_ring_copy(seg.pointer, seg.buffer.byteLength, offset, source, length),
+        0,
+      );
+    });
+    const reader = new RingReader(seg.buffer, 0);
+    const sent = Array.from({ length: 300 }, (_, i) => bytesOf(i % 70, i));
+    for (let round = 0; round < 3; round++) {
+      for (const bytes of sent.slice(0, 60)) nodeAssert.ok(writer.write(bytes, false, false));
+      nodeAssert.equal(reader.next(), null);
+      writer.publish();
+      for (const bytes of sent.slice(0, 60)) nodeAssert.deepEqual(reader.next(), bytes);
+      reader.release();
+    }
+  } finally {
+    seg.unlink();
+  }
+});

@@ -59,6 +59,13 @@ int cell_ring_init(void *segment, uint32_t capacity);
 int cell_ring_check(const void *segment, uint64_t bytes);
 
 /*
+ * Copies `len` bytes from `src` to `offset` in a segment of `bytes` bytes: 0, or -EINVAL (nothing
+ * copied) when they do not lie inside it. JavaScript writers stage a batch of small records and
+ * copy it with one call: a C copy keeps many cache-line transfers in flight, where per-record
+ * copies from JavaScript wait on them one by one (see docs/ring.md).
+ */
+int cell_ring_copy(void *segment, uint32_t bytes, uint32_t offset, const void *src, uint32_t len);
+/*
  * Appends one record to `ring`. `flags` is 0 or CELL_RING_MORE. Returns 0, -EAGAIN when the
  * ring is full, -EMSGSIZE when `len` exceeds cell_ring_max_record, -EPROTO when the consumer's
  * head is impossible (corrupt segment). Only one thread may produce on a ring.

@@ -63,6 +63,12 @@ int cell_ring_check(const void *segment, uint64_t bytes) {
 
 static inline uint32_t align8(uint32_t n) { return (n + 7u) & ~7u; }
 
+int cell_ring_copy(void *segment, uint32_t bytes, uint32_t offset, const void *src, uint32_t len) {
+  if (offset > bytes || len > bytes - offset) return -EINVAL;
+  memcpy((uint8_t *)segment + offset, src, len);
+  return 0;
+}
+
 int cell_ring_push(void *segment, int ring, const void *data, uint32_t len, uint32_t flags) {
   uint32_t capacity = load_u32(segment, CELL_RING_OFF_CAPACITY);
   if ((ring != 0 && ring != 1) || !valid_capacity(capacity)) return -EINVAL;

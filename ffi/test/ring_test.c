@@ -127,6 +127,16 @@ static void fill_to_the_brim(uint32_t capacity) {
   free(seg);
 }
 
+static void copy(void) {
+  uint8_t seg[64] = {0}, src[16];
+  for (int i = 0; i < 16; i++) src[i] = (uint8_t)(i + 1);
+  CHECK(cell_ring_copy(seg, sizeof seg, 48, src, 16) == 0, "copy to the end");
+  CHECK(memcmp(seg + 48, src, 16) == 0 && seg[47] == 0, "copied bytes");
+  CHECK(cell_ring_copy(seg, sizeof seg, 49, src, 16) == -EINVAL, "copy past the end accepted");
+  CHECK(cell_ring_copy(seg, sizeof seg, 0xfffffff8u, src, 16) == -EINVAL, "offset wraps");
+  CHECK(seg[0] == 0, "a refused copy wrote");
+}
+
 static void corrupt(uint32_t capacity) {
   uint64_t bytes = cell_ring_segment_bytes(capacity);
   uint8_t *seg = calloc(1, bytes);
@@ -174,6 +184,7 @@ int main(void) {
     fill_to_the_brim(capacities[i]);
     corrupt(capacities[i]);
   }
+  copy();
   if (failures) {
     fprintf(stderr, "%d checks failed\n", failures);
     return 1;
