@@ -340,7 +340,7 @@ Deno.test("a writer that stages its batches shows each batch whole at publish(),
   nodeAssert.ok(copies.calls > 0, "no batch was staged");
 });
 
-Deno.test("a channel's writer copies staged batches into the segment through cell_ring_copy", async () => {
+Deno.test("a writer staging through cell_ring_copy reads back batch by batch; copies outside the segment are refused", async () => {
   const lib = await loadRingLibrary();
   const seg = createSegment(lib, CAPACITY);
   try {
