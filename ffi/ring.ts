@@ -1,6 +1,6 @@
 /**
  * The ring logic in JavaScript, over a segment mapped into this process: the hot path of the
- * transport runs here with `Atomics` loads and stores on the mapping, without any FFI call.
+ * transport runs here with loads and stores on the mapping, without any FFI call.
  * The layout is the one of `include/cell_ring.h` (see docs/ring.md): head and tail are u32
  * counters that only count up (modulo 2^32), each on its own cache line; a record is a
  * little-endian u32 header (length, {@linkcode RING_PRESENT}, plus {@linkcode RING_MORE} when the
@@ -11,7 +11,7 @@
  * header slot after a record before it stores that record's header, so a non-zero header is a
  * record written in this lap. One cache line then carries both the news and a small record, where
  * polling the tail costs a second line per message. A batch is published by holding back its
- * first header until the others are in place, then storing it atomically. The tail is still
+ * first header until the others are in place, then storing it with a release store. The tail is still
  * published, for readers that use it (the C library) and for the writer's own bookkeeping.
  *
  * Each side keeps its own counter privately and only publishes it: a hostile peer that
@@ -131,6 +131,21 @@ const STAGE_RECORD = 1024;
 /** Bytes of a writer's staging buffer. */
 const STAGE_BYTES = 8192;
 
+/**
+ * True where a plain store already has release semantics: x86-64 keeps stores in program order
+ * (TSO), and V8 emits typed-array stores in program order. There the ring publishes with plain
+ * stores: `Atomics.store` is sequentially consistent, an `xchg` that waits until every earlier
+ * store is visible, i.e. until the lines the reader holds come back (docs/ring.md, "Memory
+ * ordering"). Elsewhere (arm64) it publishes with `Atomics.store`.
+ */
+const STORES_ARE_RELEASES = Deno.build.arch === "x86_64";
+
+/** Stores `value` at `u32[index]` after every earlier store (see STORES_ARE_RELEASES). */
+function storeRelease(u32: Uint32Array, index: number, value: number): void {
+  if (STORES_ARE_RELEASES) u32[index] = value;
+  else Atomics.store(u32, index, value);
+}
+
 const header = (length: number, more: boolean): number =>
   more ? (length | RING_PRESENT | RING_MORE) >>> 0 : (length | RING_PRESENT);
 
@@ -178,7 +193,7 @@ export class RingWriter extends RingEnd {
   /**
    * Index (in u32) of the first header slot written since the last publication, or -1: its
    * value waits in {@linkcode RingWriter.#firstHeader} while the later ones are stored plainly,
-   * so that {@linkcode RingWriter.publish} shows the whole batch with one atomic store.
+   * so that {@linkcode RingWriter.publish} shows the whole batch with one release store.
    */
   #firstAt = -1;
   #firstHeader = 0;
@@ -223,7 +238,7 @@ export class RingWriter extends RingEnd {
    * Appends `bytes` as one record (flagged {@linkcode RING_MORE} when `more`). Returns false,
    * writing nothing, when the ring has no room for it now; throws a `RangeError` for a body
    * over {@linkcode RingWriter.maxRecord}. With `publish` false the record stays invisible to
-   * the reader until {@linkcode RingWriter.publish}: a batch then costs one atomic store.
+   * the reader until {@linkcode RingWriter.publish}: a batch then costs one release store.
    */
   write(bytes: Uint8Array, more: boolean, publish = true): boolean {
     const len = bytes.length;
@@ -353,10 +368,10 @@ export class RingWriter extends RingEnd {
   publish(): void {
     this.#flush();
     if (this.#firstAt >= 0) {
-      Atomics.store(this.u32, this.#firstAt, this.#firstHeader);
+      storeRelease(this.u32, this.#firstAt, this.#firstHeader);
       this.#firstAt = -1;
     }
-    Atomics.store(this.u32, this.tailIndex, this.#tail);
+    storeRelease(this.u32, this.tailIndex, this.#tail);
     // Take the next cache line now (it is free space: zero is what a reader would find there
     // anyway), while the reader works on what was just published: the record after next may
     // need its header slot zeroed there, and that store, waiting for the line, would hold up
@@ -466,6 +481,6 @@ export class RingReader extends RingEnd {
   release(): void {
     if (this.#head === this.#read) return;
     this.#head = this.#read;
-    Atomics.store(this.u32, this.headIndex, this.#head);
+    storeRelease(this.u32, this.headIndex, this.#head);
   }
 }
