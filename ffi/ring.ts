@@ -11,8 +11,8 @@
  * header slot after a record before it stores that record's header, so a non-zero header is a
  * record written in this lap. One cache line then carries both the news and a small record, where
  * polling the tail costs a second line per message. A batch is published by holding back its
- * first header until the others are in place, then storing it with a release store. The tail is still
- * published, for readers that use it (the C library) and for the writer's own bookkeeping.
+ * first header until the others are in place, then storing it with a release store. The tail is
+ * still published, for readers that use it (the C library) and for the writer's own bookkeeping.
  *
  * Each side keeps its own counter privately and only publishes it: a hostile peer that
  * scribbles over the segment can make the reader see garbage, never read outside the ring.
