@@ -441,17 +441,18 @@ export class ClientCore implements Recovery {
     if (this.#balancer.measures) pending.measure(this.#owners.get(session)); // vivaldi: nearest
     if (options.signal) pending.watch(options.signal);
     if (pending.deadline !== 0) this.#deadlines.watch(pending.deadline);
-    const codecs = this.#codecs.get(method); // One lookup for both directions.
-    // Every field in the literal: one object shape, no property added afterwards.
     const frame: RequestFrame = {
       kind: FrameKind.REQUEST,
       id,
       method,
       payload: pending.payload,
       timeoutMs: Math.ceil(remaining),
-      encode: codecs?.encode,
     };
-    if (codecs !== undefined) pending.decode = codecs.decode;
+    const codecs = this.#codecs.get(method); // One lookup for both directions.
+    if (codecs !== undefined) {
+      frame.encode = codecs.encode;
+      pending.decode = codecs.decode;
+    }
     if (options.metadata || this.#options.metadata) {
       frame.metadata = { ...this.#options.metadata, ...options.metadata };
     }

@@ -40,11 +40,6 @@ const YIELD_EVERY_MS = 1;
 /** Longest sleep of a parked loop; the C side checks the peer's socket every 50 ms meanwhile. */
 const PARK_MS = 1000;
 
-/**
- * What the loop awaits to let other microtasks run: an already resolved promise (awaiting `null`
- * wraps it in a new promise first, ~10 ns more a turn).
- */
-const TURN = Promise.resolve();
 const macrotask = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function peerDied(pid: number): CellError {
@@ -308,7 +303,7 @@ export class ShmConnection implements Connection {
             }
           }
         }
-        await TURN;
+        await null;
       }
     } catch (e) {
       if (generation !== this.#generation) return;
