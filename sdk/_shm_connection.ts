@@ -71,6 +71,12 @@ export class ShmConnection implements Connection {
   #draining = false;
   /** Records written while draining and not yet published. */
   #unpublished = 0;
+  /**
+   * Records the last drain delivered, until the loop's next turn: the callers they resumed are
+   * about to send (a client's workers, their next calls), and their frames are published
+   * together by the last of them, or at that next turn.
+   */
+  #resumed = 0;
 
   constructor(channel: RingChannel, maxFrame: number) {
     this.#ch = channel;
@@ -112,11 +118,15 @@ export class ShmConnection implements Connection {
           if (length > this.peerMaxFrame) throw frameTooLarge(length, this.peerMaxFrame);
           writer.commit(length);
           // While a batch is delivered, publish every few frames, and at once after its last
-          // record (the only one, when calls come one at a time).
-          if (
-            this.#draining && ++this.#unpublished < PUBLISH_EVERY &&
-            this.#ch.reader.readyInLine()
-          ) return;
+          // record (the only one, when calls come one at a time). Frames sent by the callers
+          // that batch resumed go out together too, with the last of them (a lone caller's at
+          // once): one publication, and the peer finds them in consecutive lines.
+          if (this.#draining) {
+            if (++this.#unpublished < PUBLISH_EVERY && this.#ch.reader.readyInLine()) return;
+          } else if (this.#resumed > 1) {
+            this.#resumed--;
+            if (++this.#unpublished < PUBLISH_EVERY) return;
+          }
           this.#unpublished = 0;
           writer.publish();
           if (this.#ch.notify()) local.get(this.#ch.segment.name)?.[1 - this.#ch.side]?.wake();
@@ -181,11 +191,15 @@ export class ShmConnection implements Connection {
 
   /** Delivers every complete message waiting in the incoming ring; returns how many records. */
   #drain(): number {
+    // Frames held back for callers that did not all send go out now, at the next turn.
+    if (this.#unpublished > 0) this.#publishSent();
     this.#draining = true;
+    let records = 0;
     try {
-      return this.#deliver();
+      return records = this.#deliver();
     } finally {
       this.#draining = false;
+      this.#resumed = records;
       if (this.#unpublished > 0) this.#publishSent();
     }
   }
