@@ -247,6 +247,21 @@ export class RingWriter extends RingEnd {
     const tail = this.#tail;
     const pos = tail & (capacity - 1);
     const need = (len + 11) & ~7;
+    if (!publish) {
+      // The next record of a staged batch: it follows the stage, fits it and the ring.
+      const at = this.#staged;
+      if (
+        at > 0 && this.#stageAt + at === pos && at + need <= STAGE_BYTES &&
+        need <= STAGE_RECORD && pos + need <= capacity &&
+        ((tail - this.#head) >>> 0) + need + RING_RESERVE <= capacity
+      ) {
+        this.#stage32[at >>> 2] = header(len, more);
+        this.#stage.set(bytes, at + 4);
+        this.#staged = at + need;
+        this.#tail = (tail + need) >>> 0;
+        return true;
+      }
+    }
     const skip = pos + need > capacity ? capacity - pos : 0;
     if (((tail - this.#head) >>> 0) + skip + need + RING_RESERVE > capacity) {
       if (this.#loadHead() + skip + need + RING_RESERVE > capacity) return false;

@@ -277,6 +277,36 @@ const stagedOp = fc.oneof(
   { weight: 4, arbitrary: fc.constant<StagedOp>({ read: true }) },
 );
 
+Deno.test("a staging writer refuses a record when the ring is full, and loses nothing", () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 200 }), counterStart, (len, start) => {
+      const buffer = segment(CAPACITY, start);
+      const u8 = new Uint8Array(buffer);
+      const writer = new RingWriter(
+        buffer,
+        0,
+        (offset, source, length) => u8.set(source.subarray(0, length), offset),
+      );
+      const reader = new RingReader(buffer, 0);
+      // Unpublished, so every record but the first of each stage takes the staged path; the
+      // stage (8 KiB) is larger than the ring: the ring's room must stop the writer.
+      const sent: Uint8Array[] = [];
+      for (let seed = 1;; seed++) {
+        const bytes = bytesOf(len, seed);
+        if (!writer.write(bytes, false, false)) break;
+        sent.push(bytes);
+        nodeAssert.ok(sent.length * ((len + 11) & ~7) <= CAPACITY, "wrote past the ring's room");
+      }
+      nodeAssert.ok(sent.length > 0);
+      writer.publish();
+      for (const bytes of sent) nodeAssert.deepEqual(reader.next(), bytes);
+      nodeAssert.equal(reader.next(), null);
+      reader.release();
+      nodeAssert.ok(writer.write(bytesOf(len, 0), false, false)); // Room again.
+    }),
+  );
+});
+
 Deno.test("a writer that stages its batches shows each batch whole at publish(), in order, across wrap-around", () => {
   const copies = { calls: 0 };
   fc.assert(
