@@ -255,9 +255,7 @@ export class RingWriter extends RingEnd {
         need <= STAGE_RECORD && pos + need <= capacity &&
         ((tail - this.#head) >>> 0) + need + RING_RESERVE <= capacity
       ) {
-        this.#stage32[at >>> 2] = header(len, more);
-        this.#stage.set(bytes, at + 4);
-        this.#staged = at + need;
+        this.#append(bytes, at, need, header(len, more));
         this.#tail = (tail + need) >>> 0;
         return true;
       }
@@ -298,10 +296,14 @@ export class RingWriter extends RingEnd {
       // The first header of the batch: zero in the copy, stored by publish().
       this.#firstAt = (this.data + pos) >>> 2;
       this.#firstHeader = value;
-      this.#stage32[at >>> 2] = 0;
-    } else {
-      this.#stage32[at >>> 2] = value;
+      value = 0;
     }
+    this.#append(bytes, at, need, value);
+  }
+
+  /** Appends a record with header `value` at `at` in the stage. */
+  #append(bytes: Uint8Array, at: number, need: number, value: number): void {
+    this.#stage32[at >>> 2] = value;
     this.#stage.set(bytes, at + 4);
     this.#staged = at + need;
   }

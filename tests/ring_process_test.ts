@@ -6,6 +6,7 @@ import { shmTransport } from "../sdk/shm.ts";
 import { dialRing, listenRing, loadRingLibrary, type RingChannel, RingError } from "@cell/ring";
 import { assert, assertEquals, spawnReady } from "./_helpers.ts";
 import type { Frame } from "../sdk/protocol.ts";
+import { seededRandom } from "@cell/vivaldi";
 
 const Name = protein("Name", { name: t.string() });
 const Greeting = protein("Greeting", { greeting: t.string() });
@@ -69,16 +70,10 @@ Deno.test("calls over the ring reach a server in another process", async () => {
 });
 
 Deno.test("64 calls in flight between two processes each get their own answer, of any size", async () => {
-  // Records are published with plain stores on x86-64 (ffi/ring.ts, storeRelease): a torn or
-  // reordered record would show here as a wrong answer, a malformed frame or a DATA_LOSS.
+  // Many calls of random sizes both ways, with records published by plain stores on x86-64
+  // (ffi/ring.ts, storeRelease): every answer must be the one its call asked for.
   const seed = crypto.getRandomValues(new Uint32Array(1))[0]!;
-  let state = seed;
-  const random = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(state ^ (state >>> 15), state | 1);
-    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
-    return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32;
-  };
+  const random = seededRandom(seed);
   // Mostly short names (one record, often sharing a cache line), some over the 1 KiB the writer
   // stages, a few over a record (split and reassembled); ASCII and multi-byte characters.
   const name = () => {
