@@ -83,6 +83,11 @@ export class RingChannel {
   /**
    * Wakes the peer if it sleeps: call after writing. Costs a load when it does not. Returns
    * true when the peer was asleep.
+   *
+   * Where records are published with plain stores (x86-64, see `_order.ts`), no barrier orders
+   * that load after them (they may still sit in this core's store buffer), so a peer going to
+   * sleep at that very moment can be missed: it sees the records itself, as
+   * {@linkcode RingChannel.sleep} watches the slot they arrive at.
    */
   notify(): boolean {
     if (Atomics.load(this.#i32, this.#peerSleep) === 0) return false;
@@ -108,13 +113,16 @@ export class RingChannel {
   }
 
   /**
-   * Sleeps on a worker thread until the peer wakes this side, `timeoutMs` pass, or the peer's
-   * socket end closes: resolves to 1, 0 or a negative errno (-EPIPE) respectively.
+   * Sleeps on a worker thread until the peer wakes this side, a record arrives, `timeoutMs`
+   * pass, or the peer's socket end closes: resolves to 1, 0 or a negative errno (-EPIPE)
+   * respectively. A record that arrives unannounced (see {@linkcode RingChannel.notify}) ends
+   * the sleep before it starts or within 50 ms.
    */
   async sleep(timeoutMs: number): Promise<number> {
     this.#waits++;
     try {
-      return await this.#lib.cell_ring_wait(this.#mySleepPointer, 1, this.#fd, timeoutMs);
+      const watch = Deno.UnsafePointer.offset(this.segment.pointer, this.reader.waitOffset);
+      return await this.#lib.cell_ring_wait(this.#mySleepPointer, 1, this.#fd, timeoutMs, watch);
     } finally {
       Atomics.store(this.#i32, this.#mySleep, 0);
       if (--this.#waits === 0 && this.#closed) this.#closeSocket();

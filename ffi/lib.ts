@@ -25,7 +25,7 @@ const SYMBOLS = {
   cell_ring_collect_stale: { parameters: ["buffer"], result: "i32" },
   cell_ring_errno: { parameters: [], result: "i32" },
   cell_ring_wait: {
-    parameters: ["pointer", "i32", "i32", "i32"],
+    parameters: ["pointer", "i32", "i32", "i32", "pointer"],
     result: "i32",
     nonblocking: true,
   },

@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { storeRelease } from "./_order.ts";
 
 /** Bytes before the first ring. */
 export const RING_HEADER_BYTES = 512;
@@ -130,21 +131,6 @@ export type SegmentCopy = (offset: number, source: Uint8Array, length: number) =
 const STAGE_RECORD = 1024;
 /** Bytes of a writer's staging buffer. */
 const STAGE_BYTES = 8192;
-
-/**
- * True where a plain store already has release semantics: x86-64 keeps stores in program order
- * (TSO), and V8 emits typed-array stores in program order. There the ring publishes with plain
- * stores: `Atomics.store` is sequentially consistent, an `xchg` that waits until every earlier
- * store is visible, i.e. until the lines the reader holds come back (docs/ring.md, "Memory
- * ordering"). Elsewhere (arm64) it publishes with `Atomics.store`.
- */
-const STORES_ARE_RELEASES = Deno.build.arch === "x86_64";
-
-/** Stores `value` at `u32[index]` after every earlier store (see STORES_ARE_RELEASES). */
-function storeRelease(u32: Uint32Array, index: number, value: number): void {
-  if (STORES_ARE_RELEASES) u32[index] = value;
-  else Atomics.store(u32, index, value);
-}
 
 const header = (length: number, more: boolean): number =>
   more ? (length | RING_PRESENT | RING_MORE) >>> 0 : (length | RING_PRESENT);
@@ -487,6 +473,14 @@ export class RingReader extends RingEnd {
     this.length = len;
     this.#read = (this.#read + need) >>> 0;
     return this.data + pos + 4;
+  }
+
+  /**
+   * Byte offset in the segment of the header slot this reader waits at: where the next record
+   * (or the padding before it) appears, for a sleeper to watch (`cell_ring_wait`).
+   */
+  get waitOffset(): number {
+    return this.data + (this.#read & (this.capacity - 1));
   }
 
   /** The whole segment, for {@linkcode RingReader.nextOffset}. */

@@ -217,6 +217,42 @@ Deno.test("a ring with a corrupt frame length closes the connection with a reaso
   }
 });
 
+Deno.test("a sleeping side sees a record published without a wake-up, before it sleeps or soon after", async () => {
+  // The race notify() may lose: the writer checks the sleep word while its publication is still
+  // in its store buffer, sees nobody asleep and wakes nobody. Here it wakes nobody on purpose.
+  const dir = await Deno.makeTempDir({ prefix: "cell-ring-test-" });
+  const path = `${dir}/watch.ring`;
+  let server: RingChannel | undefined;
+  const listener = await listenRing(path, (channel) => server = channel);
+  const client = await dialRing(path);
+  try {
+    while (!server) await new Promise((r) => setTimeout(r, 5));
+    // Published before the sleep starts: the sleep ends at once, not after its 5 s.
+    client.prepareSleep();
+    server.writer.write(new Uint8Array([1, 2, 3]), false);
+    let started = performance.now();
+    assertEquals(await client.sleep(5000), 1);
+    const before = performance.now() - started;
+    assert(before < 1000, `slept ${before.toFixed(0)} ms past a record already there`);
+    assertEquals(client.reader.next()?.length, 3);
+    client.reader.release();
+    // Published while it sleeps, with nobody woken: seen at its next look (every 50 ms).
+    client.prepareSleep();
+    started = performance.now();
+    const sleeping = client.sleep(5000);
+    setTimeout(() => server!.writer.write(new Uint8Array([4]), false), 100);
+    assertEquals(await sleeping, 1);
+    const during = performance.now() - started;
+    assert(during < 2000, `slept ${during.toFixed(0)} ms past a record that arrived meanwhile`);
+    assertEquals(client.reader.next()?.length, 1);
+  } finally {
+    client.close();
+    server?.close();
+    await listener.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a client running as another user is refused", async () => {
   const dir = await Deno.makeTempDir({ prefix: "cell-ring-uid-" });
   const refusals: RingError[] = [];

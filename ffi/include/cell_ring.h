@@ -99,11 +99,18 @@ int cell_ring_collect_stale(const char *prefix);
 int cell_ring_errno(void);
 
 /*
- * Sleeps while *word == expected, for at most `timeout_ms` (-1: forever). Every 50 ms it
- * checks the handshake socket `fd` (unless fd < 0). Returns 1 when woken or the word changed,
- * 0 on timeout, -EPIPE when the peer closed the socket or died.
+ * Sleeps while *word == expected and *watch == 0, for at most `timeout_ms` (-1: forever).
+ * Every 50 ms it checks the handshake socket `fd` (unless fd < 0) and `watch` again (unless
+ * NULL). Returns 1 when woken, the word changed or *watch is non-zero, 0 on timeout, -EPIPE
+ * when the peer closed the socket or died.
+ *
+ * `watch` is the header slot the sleeper's reader waits at: a writer whose publication is still
+ * in its store buffer while it checks the sleep word (no store-load barrier between the two, as
+ * with plain-store publishing) may miss the sleeper; the sleeper then sees the record here
+ * before it sleeps, or within 50 ms.
  */
-int cell_ring_wait(int32_t *word, int32_t expected, int fd, int32_t timeout_ms);
+int cell_ring_wait(int32_t *word, int32_t expected, int fd, int32_t timeout_ms,
+                   const uint32_t *watch);
 /* Wakes every process sleeping on `word`; returns how many. */
 int cell_ring_wake(int32_t *word);
 

@@ -211,10 +211,12 @@ static long futex(int32_t *word, int op, int32_t value, const struct timespec *t
   return syscall(SYS_futex, word, op, value, timeout, NULL, 0);
 }
 
-int cell_ring_wait(int32_t *word, int32_t expected, int fd, int32_t timeout_ms) {
+int cell_ring_wait(int32_t *word, int32_t expected, int fd, int32_t timeout_ms,
+                   const uint32_t *watch) {
   int32_t left = timeout_ms;
   for (;;) {
     if (__atomic_load_n(word, __ATOMIC_SEQ_CST) != expected) return 1;
+    if (watch != NULL && __atomic_load_n(watch, __ATOMIC_ACQUIRE) != 0) return 1;
     int32_t slice = (left < 0 || left > 50) ? 50 : left;
     struct timespec ts = {slice / 1000, (long)(slice % 1000) * 1000000L};
     long r = futex(word, FUTEX_WAIT, expected, &ts);
