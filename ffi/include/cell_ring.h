@@ -62,7 +62,9 @@ int cell_ring_check(const void *segment, uint64_t bytes);
  * Copies `len` bytes from `src` to `offset` in a segment of `bytes` bytes: 0, or -EINVAL (nothing
  * copied) when they do not lie inside it. JavaScript writers stage a batch of small records and
  * copy it with one call: a C copy keeps many cache-line transfers in flight, where per-record
- * copies from JavaScript wait on them one by one (see docs/ring.md).
+ * copies from JavaScript wait on them one by one (see docs/ring.md). On x86-64, copies of 256
+ * bytes or more write their whole cache lines with non-temporal stores (no read for
+ * ownership), then fence them before the caller's next store.
  */
 int cell_ring_copy(void *segment, uint32_t bytes, uint32_t offset, const void *src, uint32_t len);
 /*

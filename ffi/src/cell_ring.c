@@ -19,6 +19,9 @@
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__) && defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 static _Thread_local int last_errno;
 
@@ -63,9 +66,43 @@ int cell_ring_check(const void *segment, uint64_t bytes) {
 
 static inline uint32_t align8(uint32_t n) { return (n + 7u) & ~7u; }
 
+/* Copies of at least this many bytes stream their whole cache lines (see cell_ring_copy). */
+#define STREAM_FROM 256
+
 int cell_ring_copy(void *segment, uint32_t bytes, uint32_t offset, const void *src, uint32_t len) {
   if (offset > bytes || len > bytes - offset) return -EINVAL;
-  memcpy((uint8_t *)segment + offset, src, len);
+  uint8_t *dst = (uint8_t *)segment + offset;
+  const uint8_t *from = (const uint8_t *)src;
+#if defined(__x86_64__) && defined(__SSE2__)
+  /*
+   * The lines a batch lands in were last read by the consumer: a plain store must first fetch
+   * each one from the consumer's core (a read for ownership), and when the two cores sit far
+   * apart those fetches limit the writer. A non-temporal store writes the whole line without
+   * reading it. Partial lines at either end are copied plainly, and the sfence orders the
+   * streamed lines before every later store: the header that publishes them comes after.
+   */
+  uintptr_t first = ((uintptr_t)dst + 63) & ~(uintptr_t)63;
+  uintptr_t last = ((uintptr_t)dst + len) & ~(uintptr_t)63;
+  if (len >= STREAM_FROM && first < last) {
+    size_t head = first - (uintptr_t)dst;
+    memcpy(dst, from, head);
+    for (uintptr_t line = first; line < last; line += 64) {
+      const uint8_t *in = from + (line - (uintptr_t)dst);
+      __m128i a = _mm_loadu_si128((const __m128i *)in);
+      __m128i b = _mm_loadu_si128((const __m128i *)(in + 16));
+      __m128i c = _mm_loadu_si128((const __m128i *)(in + 32));
+      __m128i d = _mm_loadu_si128((const __m128i *)(in + 48));
+      _mm_stream_si128((__m128i *)line, a);
+      _mm_stream_si128((__m128i *)(line + 16), b);
+      _mm_stream_si128((__m128i *)(line + 32), c);
+      _mm_stream_si128((__m128i *)(line + 48), d);
+    }
+    memcpy((uint8_t *)last, from + (last - (uintptr_t)dst), (uintptr_t)dst + len - last);
+    _mm_sfence();
+    return 0;
+  }
+#endif
+  memcpy(dst, from, len);
   return 0;
 }
 
