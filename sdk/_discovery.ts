@@ -9,6 +9,7 @@ import {
   type Instances,
   NUCLEUS_CELL,
 } from "./nucleus_api.ts";
+import { CellError } from "./errors.ts";
 import type { Transport } from "./transport.ts";
 import { inprocTransport } from "./inproc.ts";
 import { udsTransport } from "./uds.ts";
@@ -205,10 +206,20 @@ export interface Found {
 
 const exists = (path: string) => Deno.lstat(path).then(() => true, () => false);
 
+function ringUnavailable(): never {
+  throw new CellError(
+    "FAILED_PRECONDITION",
+    "The shared-memory ring cannot be used in this process: it needs Linux, --allow-ffi, a C " +
+      "compiler to build its library (or CELL_RING_LIB), and CELL_SHM not set to 0. " +
+      'Connect with transport "uds" instead',
+  );
+}
+
 /**
- * Finds the cell `cell`: at `address` when given; served in this process; the instances the
- * nucleus knows (followed by `listener`); else its socket `run/<cell>.sock`, through the ring
- * first when this process can use it and the cell serves it.
+ * Finds the cell `cell`: at `address` when given; served in this process; over the ring beside
+ * its socket when the ring is asked for; the instances the nucleus knows (followed by
+ * `listener`); else its socket `run/<cell>.sock`, through the ring first when this process can
+ * use it and the cell serves it.
  */
 export async function resolveTargets(
   cell: string,
@@ -223,6 +234,8 @@ export async function resolveTargets(
     ? inprocTransport
     : named === "uds"
     ? udsTransport
+    : named === "shm"
+    ? await loadShm() ?? ringUnavailable()
     : undefined;
   const only = (key: string, route: Route) => ({
     targets: [new Target(key, [route])],
@@ -238,6 +251,11 @@ export async function resolveTargets(
   if (transport === inprocTransport || (!transport && inprocTransport.has(cell))) {
     return only(cell, { transport: inprocTransport, address: cell });
   }
+  const socket = socketPath(cell, options.home);
+  if (transport?.name === "shm") {
+    // The ring asked for: the one beside the cell's socket (a ring address is not a socket's).
+    return only(shmAddress(socket), { transport, address: shmAddress(socket) });
+  }
   const shm = transport ? undefined : await loadShm();
   if (!transport || transport === udsTransport) {
     const subscription = await subscribeInstances(cell, options.home, makeCaller, listener);
@@ -247,7 +265,6 @@ export async function resolveTargets(
       subscription.unsubscribe(); // none this process can reach
     }
   }
-  const socket = socketPath(cell, options.home);
   const routes: Route[] = [];
   if (shm && await exists(shmAddress(socket))) {
     routes.push({ transport: shm, address: shmAddress(socket) });

@@ -47,10 +47,12 @@ export interface ConnectOptions<S extends Service = Service> {
   /** Where to connect, overriding discovery; with `transport`. */
   address?: string;
   /**
-   * The transport for `address`: `"uds"`, `"inproc"` or an adapter.
-   * @default {"uds"}
+   * The transport: `"uds"`, `"inproc"`, `"shm"` (the shared-memory ring beside the cell's
+   * socket, or at `address`) or an adapter. Without it, a cell served in this process is called
+   * in-process, one on this host over the ring when both sides can use it, else over its socket.
+   * @default {"uds" for an address}
    */
-  transport?: "uds" | "inproc" | Transport;
+  transport?: "uds" | "inproc" | "shm" | Transport;
   /**
    * The Cell home whose `run/` holds the cell's socket, instead of `$CELL_HOME`.
    * @default {"$CELL_HOME, or ~/.cell"}

@@ -3,10 +3,13 @@ import { CellError, connect, connectDynamic, schemaOf, serve, type Transport } f
 import { tempCellHome } from "./testing.ts";
 import { Greeter, Lab, labHandlers } from "../tests/fixtures/cells.ts";
 import { inprocTransport } from "./inproc.ts";
+import { shmTransport } from "./shm.ts";
 
 const greeter = Greeter.implement({ greet: ({ name }) => ({ greeting: `Hello, ${name}!` }) });
 
-for (const transport of ["inproc", "uds"] as const) {
+// The same cells over each transport, the shared-memory ring included: a cell's code does not
+// change with the transport its callers use.
+for (const transport of ["inproc", "uds", "shm"] as const) {
   Deno.test(`a typed client calls a cell over ${transport}`, async () => {
     await using _home = await tempCellHome();
     await using _server = await serve("greeter", greeter, { handleSignals: false });
@@ -26,6 +29,32 @@ for (const transport of ["inproc", "uds"] as const) {
     assertEquals(results.map((r) => r.tag), tags);
   });
 }
+
+Deno.test("the ring adapter as transport reaches the ring beside the cell's socket", async () => {
+  await using _home = await tempCellHome();
+  await using _server = await serve("greeter", greeter, { handleSignals: false });
+  await using client = await connect<typeof Greeter>("greeter", { transport: shmTransport });
+  assertEquals(await client.greet({ name: "Ring" }), { greeting: "Hello, Ring!" });
+  assert(client.$info.address.endsWith("/greeter.ring"), client.$info.address);
+});
+
+Deno.test('transport "shm" where the ring cannot be used fails at once, saying why', async () => {
+  await using _home = await tempCellHome();
+  await using _server = await serve("greeter", greeter, { handleSignals: false });
+  const saved = Deno.env.get("CELL_SHM");
+  Deno.env.set("CELL_SHM", "0");
+  try {
+    const error = await assertRejects(
+      () => connect<typeof Greeter>("greeter", { transport: "shm" }),
+      CellError,
+    );
+    assertEquals(error.code, "FAILED_PRECONDITION");
+    assert(/CELL_SHM/.test(error.message) && /"uds"/.test(error.message), error.message);
+  } finally {
+    if (saved === undefined) Deno.env.delete("CELL_SHM");
+    else Deno.env.set("CELL_SHM", saved);
+  }
+});
 
 Deno.test("wrong field types fail with INVALID_ARGUMENT naming the field", async () => {
   await using _home = await tempCellHome();

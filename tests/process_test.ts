@@ -3,6 +3,7 @@ import { CellError, connect } from "@cell/sdk";
 import { tempCellHome } from "@cell/sdk/testing";
 import type { Lab } from "./fixtures/cells.ts";
 import { Greeter } from "./fixtures/cells.ts";
+import { MyService } from "../examples/my_service/service.ts";
 import { assert, assertEquals, spawnReady } from "./_helpers.ts";
 
 const exists = (path: string) => Deno.lstat(path).then(() => true, () => false);
@@ -24,6 +25,11 @@ Deno.test("a client process calls the example cell served by another process", a
   }).output();
   assertEquals(new TextDecoder().decode(client.stdout), "Hello, Cell!\n");
   assert(client.success);
+  // A client in this process, with the defaults the example's client uses, reaches the example
+  // over the shared-memory ring: same host, both sides support it, nothing in the cell changed.
+  await using direct = await connect("my-service", { service: MyService });
+  assertEquals(await direct.greet({ name: "Ring" }), { greeting: "Hello, Ring!" });
+  assertEquals(direct.$info.transport, "shm");
 });
 
 Deno.test("SIGTERM drains the in-flight call, removes the socket and exits 0", async () => {
