@@ -127,9 +127,7 @@ export class ShmConnection implements Connection {
             this.#resumed--;
             if (++this.#unpublished < PUBLISH_EVERY) return;
           }
-          this.#unpublished = 0;
-          writer.publish();
-          if (this.#ch.notify()) local.get(this.#ch.segment.name)?.[1 - this.#ch.side]?.wake();
+          this.#publishSent();
           if (this.#parked) this.#kick();
           return;
         }
@@ -141,8 +139,7 @@ export class ShmConnection implements Connection {
       const offset = this.#write(body, 0);
       if (offset < body.length) this.#queue.push({ body, offset });
     }
-    this.#ch.writer.publish();
-    if (this.#ch.notify()) local.get(this.#ch.segment.name)?.[1 - this.#ch.side]?.wake();
+    this.#publishSent();
     if (this.#parked) this.#kick();
   }
 
@@ -204,6 +201,7 @@ export class ShmConnection implements Connection {
     }
   }
 
+  /** Publishes every frame written so far and wakes the peer if it sleeps. */
   #publishSent(): void {
     this.#unpublished = 0;
     this.#ch.writer.publish();
